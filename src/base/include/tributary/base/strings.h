@@ -1,0 +1,28 @@
+#pragma once
+// Small string helpers used across modules.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tributary {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix);
+std::string ToLower(std::string_view s);
+std::string_view Trim(std::string_view s);
+// Splits on `sep`; empty pieces are kept.
+std::vector<std::string_view> Split(std::string_view s, char sep);
+
+// Percent-decoding of URL components. In a query, '+' means a space (form encoding), as
+// Dataverse clients send it. Returns false on a malformed escape.
+bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space);
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string PercentEncode(std::string_view in);
+
+std::string Base64Encode(std::string_view data);
+bool Base64Decode(std::string_view in, std::string& out);
+std::string Base64UrlEncode(std::string_view data);
+bool Base64UrlDecode(std::string_view in, std::string& out);
+
+}  // namespace tributary

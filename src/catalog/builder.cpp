@@ -1,0 +1,632 @@
+// CatalogBuilder: validates schema documents and builds immutable catalog snapshots.
+
+#include <algorithm>
+#include <set>
+
+#include "tributary/base/strings.h"
+#include "tributary/catalog/schema.h"
+
+namespace tributary::catalog {
+namespace {
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  if (!(s[0] >= 'a' && s[0] <= 'z')) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+std::string Capitalized(std::string_view s) {
+  std::string out(s);
+  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
+  return out;
+}
+
+// Display name from a logical name: "new_project_phase" → "Project Phase".
+std::string DisplayFromName(std::string_view name, bool strip_prefix) {
+  if (strip_prefix) {
+    auto pos = name.find('_');
+    if (pos != std::string_view::npos) name = name.substr(pos + 1);
+  }
+  std::string out;
+  bool up = true;
+  for (char c : name) {
+    if (c == '_') {
+      out.push_back(' ');
+      up = true;
+    } else {
+      out.push_back(up && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+      up = false;
+    }
+  }
+  return out;
+}
+
+std::optional<ColumnType> ParseType(std::string_view t) {
+  static const std::pair<std::string_view, ColumnType> kTypes[] = {
+      {"string", ColumnType::kString},     {"memo", ColumnType::kMemo},
+      {"integer", ColumnType::kInteger},   {"bigint", ColumnType::kBigInt},
+      {"decimal", ColumnType::kDecimal},   {"double", ColumnType::kDouble},
+      {"money", ColumnType::kMoney},       {"boolean", ColumnType::kBoolean},
+      {"choice", ColumnType::kChoice},     {"multichoice", ColumnType::kMultiChoice},
+      {"datetime", ColumnType::kDateTime}, {"uniqueidentifier", ColumnType::kUniqueIdentifier},
+      {"lookup", ColumnType::kLookup},     {"customer", ColumnType::kCustomer},
+  };
+  for (auto& [n, ty] : kTypes)
+    if (n == t) return ty;
+  return std::nullopt;
+}
+
+struct Errors {
+  std::vector<std::string> list;
+  void Add(const std::string& path, const std::string& msg) { list.push_back(path + ": " + msg); }
+  Status ToStatus() const {
+    std::string out;
+    for (const auto& l : list) {
+      if (!out.empty()) out += "\n";
+      out += l;
+    }
+    return InvalidArgument(out);
+  }
+};
+
+std::shared_ptr<OptionSet> MakeOptionSet(const std::string& name, const std::vector<OptionDef>& defs, bool global) {
+  auto os = std::make_shared<OptionSet>();
+  os->name = name;
+  os->metadata_id = NameGuid("optionset:" + name);
+  os->is_global = global;
+  for (const auto& d : defs) os->options.push_back(Option{d.value, d.label, -1});
+  return os;
+}
+
+std::vector<StateDef> DefaultStates() {
+  return {StateDef{0, "Active", {{1, "Active"}}}, StateDef{1, "Inactive", {{2, "Inactive"}}}};
+}
+
+}  // namespace
+
+class CatalogAssembler {
+ public:
+  CatalogAssembler(const std::vector<TableDef>& tables, const std::vector<ChoiceDef>& choices,
+        const std::vector<RelationshipDef>& rels)
+      : defs_(tables), choice_defs_(choices), rel_defs_(rels) {}
+
+  Result<CatalogPtr> Run(int64_t version, Catalog* cat) {
+    cat_ = cat;
+    cat_->version_ = version;
+    for (const auto& c : choice_defs_) cat_->choices_[c.name] = MakeOptionSet(c.name, c.options, true);
+    int custom_otc = 10000;
+    for (const auto& d : defs_) {
+      auto t = std::make_unique<Table>();
+      t->logical_name = d.name;
+      t->schema_name = d.schemaname.empty() ? d.name : d.schemaname;
+      t->entity_set_name = d.entitysetname.empty() ? DefaultEntitySetName(d.name) : d.entitysetname;
+      bool custom = d.objecttypecode == 0;
+      t->is_custom = custom;
+      t->display_name = d.displayname.empty() ? DisplayFromName(d.name, custom) : d.displayname;
+      t->display_collection_name =
+          d.displaycollectionname.empty() ? t->display_name + "s" : d.displaycollectionname;
+      t->description = d.description;
+      t->metadata_id = NameGuid("table:" + d.name);
+      t->object_type_code = custom ? custom_otc++ : d.objecttypecode;
+      t->ownership = d.ownership == "organization" ? Ownership::kOrganization
+                     : d.ownership == "none"       ? Ownership::kNone
+                                                   : Ownership::kUser;
+      t->change_tracking = d.changetracking;
+      t->primary_id = d.name + "id";
+      t->sql_table = d.name;
+      cat_->by_name_[t->logical_name] = t.get();
+      cat_->tables_.push_back(std::move(t));
+    }
+    // Intersect tables of N:N relationships.
+    for (const auto& r : rel_defs_) {
+      auto t = std::make_unique<Table>();
+      std::string name = r.intersect.empty() ? r.name : r.intersect;
+      t->logical_name = name;
+      t->schema_name = name;
+      t->entity_set_name = DefaultEntitySetName(name);
+      t->display_name = name;
+      t->display_collection_name = name;
+      t->metadata_id = NameGuid("table:" + name);
+      t->ownership = Ownership::kNone;
+      t->is_intersect = true;
+      t->is_custom = r.name.find('_') != std::string::npos && cat_->FindTable(r.entity1) &&
+                     cat_->FindTable(r.entity1)->is_custom;
+      t->primary_id = name + "id";
+      t->sql_table = name;
+      cat_->by_name_[name] = t.get();
+      cat_->tables_.push_back(std::move(t));
+    }
+    for (size_t i = 0; i < defs_.size(); ++i) BuildColumns(defs_[i], *cat_->tables_[i]);
+    for (const auto& r : rel_defs_) BuildManyToMany(r);
+    for (size_t i = 0; i < defs_.size(); ++i) BuildKeys(defs_[i], *cat_->tables_[i]);
+    for (auto& t : cat_->tables_) {
+      for (const auto& c : t->columns) t->column_index[c->logical_name] = c.get();
+      std::string set = ToLower(t->entity_set_name);
+      if (cat_->by_set_.count(set)) errors_.Add("tables", "entity set name '" + t->entity_set_name + "' is used twice");
+      cat_->by_set_[set] = t.get();
+    }
+    BuildNavs();
+    if (!errors_.list.empty()) return errors_.ToStatus();
+    return CatalogPtr();
+  }
+
+ private:
+  Column& Add(Table& t, std::string name, ColumnType type) {
+    auto c = std::make_unique<Column>();
+    c->logical_name = name;
+    c->schema_name = name;
+    c->display_name = DisplayFromName(name, false);
+    c->metadata_id = NameGuid("column:" + t.logical_name + "." + name);
+    c->type = type;
+    c->sql_name = name;
+    Column& ref = *c;
+    t.column_index[name] = c.get();
+    t.columns.push_back(std::move(c));
+    return ref;
+  }
+
+  Column& System(Table& t, std::string name, ColumnType type) {
+    Column& c = Add(t, std::move(name), type);
+    c.valid_for_create = false;
+    c.valid_for_update = false;
+    return c;
+  }
+
+  void Lookup1N(Table& child, Column& col, const std::string& target, std::string rel_name, std::string nav,
+                CascadeDelete on_delete, bool custom) {
+    auto r = std::make_unique<Relationship>();
+    r->schema_name = std::move(rel_name);
+    r->metadata_id = NameGuid("relationship:" + r->schema_name);
+    r->type = RelationshipType::kOneToMany;
+    r->is_custom = custom;
+    r->referenced_entity = target;
+    r->referenced_attribute = target + "id";
+    r->referencing_entity = child.logical_name;
+    r->referencing_attribute = col.logical_name;
+    r->referencing_nav = std::move(nav);
+    r->referenced_nav = r->schema_name;
+    r->on_delete = on_delete;
+    pending_.push_back(r.get());
+    cat_->relationships_.push_back(std::move(r));
+  }
+
+  void SystemLookup(Table& t, const std::string& name, const std::string& target, const std::string& rel) {
+    Column& c = System(t, name, ColumnType::kLookup);
+    c.targets = {target};
+    if (cat_->FindTable(target)) Lookup1N(t, c, target, rel, name, CascadeDelete::kRemoveLink, false);
+  }
+
+  void BuildColumns(const TableDef& d, Table& t) {
+    bool custom = t.is_custom;
+    std::string base = d.basename.empty() ? d.name : d.basename;
+    Column& id = Add(t, t.primary_id, ColumnType::kUniqueIdentifier);
+    id.is_primary_id = true;
+    id.valid_for_update = false;
+    id.required = RequiredLevel::kSystemRequired;
+    if (d.primaryname) {
+      Column& pn = UserColumn(d, t, *d.primaryname);
+      pn.is_primary_name = true;
+      t.primary_name = pn.logical_name;
+    } else if (custom) {
+      auto pos = d.name.find('_');
+      std::string prefix = pos == std::string::npos ? d.name : d.name.substr(0, pos);
+      ColumnDef pn;
+      pn.name = prefix + "_name";
+      pn.type = "string";
+      pn.maxlength = 100;
+      pn.path = d.path + ".primaryname";
+      Column& c = UserColumn(d, t, pn);
+      c.is_primary_name = true;
+      t.primary_name = c.logical_name;
+    }
+    bool has_money = false;
+    for (const auto& cd : d.columns) {
+      if (t.FindColumn(cd.name)) continue;
+      Column& c = UserColumn(d, t, cd);
+      has_money |= c.type == ColumnType::kMoney;
+    }
+    // System columns.
+    System(t, "createdon", ColumnType::kDateTime);
+    System(t, "modifiedon", ColumnType::kDateTime);
+    SystemLookup(t, "createdby", "systemuser", "lk_" + base + "_createdby");
+    SystemLookup(t, "modifiedby", "systemuser", "lk_" + base + "_modifiedby");
+    SystemLookup(t, "createdonbehalfby", "systemuser", "lk_" + base + "_createdonbehalfby");
+    SystemLookup(t, "modifiedonbehalfby", "systemuser", "lk_" + base + "_modifiedonbehalfby");
+    if (t.ownership == Ownership::kUser) {
+      Column& owner = Add(t, "ownerid", ColumnType::kOwner);
+      owner.targets = {"systemuser", "team"};
+      owner.required = RequiredLevel::kSystemRequired;
+      SystemLookup(t, "owninguser", "systemuser", "user_" + t.entity_set_name);
+      SystemLookup(t, "owningteam", "team", "team_" + t.entity_set_name);
+      SystemLookup(t, "owningbusinessunit", "businessunit", "business_unit_" + t.entity_set_name);
+    } else if (t.ownership == Ownership::kOrganization) {
+      SystemLookup(t, "organizationid", "organization", "organization_" + t.entity_set_name);
+    }
+    auto states = d.states.empty() ? DefaultStates() : d.states;
+    auto state_os = std::make_shared<OptionSet>();
+    state_os->name = d.name + "_statecode";
+    state_os->metadata_id = NameGuid("optionset:" + state_os->name);
+    auto status_os = std::make_shared<OptionSet>();
+    status_os->name = d.name + "_statuscode";
+    status_os->metadata_id = NameGuid("optionset:" + status_os->name);
+    for (const auto& s : states) {
+      state_os->options.push_back(Option{s.value, s.label, -1});
+      for (const auto& st : s.statuses) status_os->options.push_back(Option{st.value, st.label, s.value});
+    }
+    Column& sc = Add(t, "statecode", ColumnType::kState);
+    sc.options = state_os;
+    sc.valid_for_create = false;
+    Column& stc = Add(t, "statuscode", ColumnType::kStatus);
+    stc.options = status_os;
+    System(t, "versionnumber", ColumnType::kBigInt);
+    Column& oco = Add(t, "overriddencreatedon", ColumnType::kDateTime);
+    oco.valid_for_update = false;
+    Column& isn = Add(t, "importsequencenumber", ColumnType::kInteger);
+    isn.valid_for_update = false;
+    Add(t, "timezoneruleversionnumber", ColumnType::kInteger);
+    Add(t, "utcconversiontimezonecode", ColumnType::kInteger);
+    if (has_money && !t.FindColumn("transactioncurrencyid")) {
+      Column& cur = Add(t, "transactioncurrencyid", ColumnType::kLookup);
+      cur.targets = {"transactioncurrency"};
+      Lookup1N(t, cur, "transactioncurrency", "transactioncurrency_" + d.name, "transactioncurrencyid",
+               CascadeDelete::kRestrict, false);
+      Column& rate = System(t, "exchangerate", ColumnType::kDecimal);
+      rate.precision = 10;
+      std::vector<std::string> money;
+      for (const auto& c : t.columns)
+        if (c->type == ColumnType::kMoney) money.push_back(c->logical_name);
+      for (const auto& m : money) {
+        Column& b = System(t, m + "_base", ColumnType::kMoney);
+        b.precision = 4;
+      }
+    }
+  }
+
+  Column& UserColumn(const TableDef& d, Table& t, const ColumnDef& cd) {
+    auto type = ParseType(cd.type);
+    if (!type) {
+      errors_.Add(cd.path + ".type", "unknown column type '" + cd.type + "'");
+      type = ColumnType::kString;
+    }
+    if (!IsIdentifier(cd.name)) errors_.Add(cd.path + ".name", "'" + cd.name + "' is not a valid logical name");
+    Column& c = Add(t, cd.name, *type);
+    c.is_custom = !cd.name.empty() && custom_names_.count(t.logical_name + "." + cd.name);
+    if (!cd.schemaname.empty()) c.schema_name = cd.schemaname;
+    if (!cd.displayname.empty()) c.display_name = cd.displayname;
+    else c.display_name = DisplayFromName(cd.name, c.is_custom || t.is_custom);
+    c.description = cd.description;
+    c.format = cd.format;
+    if (cd.readonly) {
+      c.valid_for_create = false;
+      c.valid_for_update = false;
+    }
+    if (cd.required == "applicationrequired") c.required = RequiredLevel::kApplicationRequired;
+    else if (cd.required == "recommended") c.required = RequiredLevel::kRecommended;
+    else if (cd.required == "systemrequired") c.required = RequiredLevel::kSystemRequired;
+    else if (!cd.required.empty() && cd.required != "none")
+      errors_.Add(cd.path + ".required", "must be none, recommended or applicationrequired");
+    c.min_value = cd.min;
+    c.max_value = cd.max;
+    switch (*type) {
+      case ColumnType::kString:
+        c.max_length = cd.maxlength.value_or(100);
+        if (c.max_length < 1 || c.max_length > 4000) errors_.Add(cd.path + ".maxlength", "must be 1–4000");
+        break;
+      case ColumnType::kMemo:
+        c.max_length = cd.maxlength.value_or(2000);
+        if (c.max_length < 1 || c.max_length > 1048576) errors_.Add(cd.path + ".maxlength", "must be 1–1048576");
+        break;
+      case ColumnType::kInteger:
+        if (!c.min_value) c.min_value = -2147483648.0;
+        if (!c.max_value) c.max_value = 2147483647.0;
+        break;
+      case ColumnType::kDecimal:
+        c.precision = cd.precision.value_or(2);
+        if (c.precision < 0 || c.precision > 10) errors_.Add(cd.path + ".precision", "must be 0–10");
+        if (!c.min_value) c.min_value = -100000000000.0;
+        if (!c.max_value) c.max_value = 100000000000.0;
+        break;
+      case ColumnType::kDouble:
+        c.precision = cd.precision.value_or(2);
+        if (c.precision < 0 || c.precision > 5) errors_.Add(cd.path + ".precision", "must be 0–5");
+        if (!c.min_value) c.min_value = -100000000000.0;
+        if (!c.max_value) c.max_value = 100000000000.0;
+        break;
+      case ColumnType::kMoney:
+        c.precision = cd.precision.value_or(2);
+        if (c.precision < 0 || c.precision > 4) errors_.Add(cd.path + ".precision", "must be 0–4");
+        if (!c.min_value) c.min_value = -922337203685477.0;
+        if (!c.max_value) c.max_value = 922337203685477.0;
+        break;
+      case ColumnType::kBoolean: {
+        c.default_bool = cd.default_bool.value_or(false);
+        std::vector<OptionDef> opts = {{0, cd.falselabel.empty() ? "No" : cd.falselabel},
+                                       {1, cd.truelabel.empty() ? "Yes" : cd.truelabel}};
+        c.options = MakeOptionSet(t.logical_name + "_" + cd.name, opts, false);
+        break;
+      }
+      case ColumnType::kChoice:
+      case ColumnType::kMultiChoice:
+        if (!cd.choices.empty()) {
+          auto it = cat_->choices_.find(cd.choices);
+          if (it == cat_->choices_.end()) errors_.Add(cd.path + ".choices", "no global choice named '" + cd.choices + "'");
+          else c.options = it->second;
+        } else if (!cd.options.empty()) {
+          c.options = MakeOptionSet(t.logical_name + "_" + cd.name, cd.options, false);
+        } else {
+          errors_.Add(cd.path, "a choice column needs 'options' or 'choices'");
+        }
+        break;
+      case ColumnType::kDateTime:
+        if (cd.behavior == "dateonly") c.behavior = DateBehavior::kDateOnly;
+        else if (cd.behavior == "timezoneindependent") c.behavior = DateBehavior::kTimeZoneIndependent;
+        else if (!cd.behavior.empty() && cd.behavior != "userlocal")
+          errors_.Add(cd.path + ".behavior", "must be userlocal, dateonly or timezoneindependent");
+        break;
+      case ColumnType::kLookup: {
+        if (!cat_->FindTable(cd.target)) {
+          errors_.Add(cd.path + ".target", "no table named '" + cd.target + "'");
+          break;
+        }
+        c.targets = {cd.target};
+        CascadeDelete od = OnDelete(cd);
+        std::string rel = cd.relationship.empty() ? cd.target + "_" + t.logical_name + "_" + cd.name : cd.relationship;
+        Lookup1N(t, c, cd.target, rel, cd.nav.empty() ? cd.name : cd.nav, od, c.is_custom || t.is_custom);
+        break;
+      }
+      case ColumnType::kCustomer: {
+        c.targets = {"account", "contact"};
+        for (const auto& target : c.targets) {
+          auto it = cd.relationships.find(target);
+          std::string rel = it != cd.relationships.end() ? it->second
+                                                         : t.logical_name + "_" + cd.name + "_" + target;
+          Lookup1N(t, c, target, rel, cd.name + "_" + target, OnDelete(cd), c.is_custom || t.is_custom);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    return c;
+  }
+
+  CascadeDelete OnDelete(const ColumnDef& cd) {
+    if (cd.ondelete == "cascade") return CascadeDelete::kCascade;
+    if (cd.ondelete == "restrict") return CascadeDelete::kRestrict;
+    if (!cd.ondelete.empty() && cd.ondelete != "removelink")
+      errors_.Add(cd.path + ".ondelete", "must be removelink, cascade or restrict");
+    return CascadeDelete::kRemoveLink;
+  }
+
+  void BuildManyToMany(const RelationshipDef& r) {
+    const Table* e1 = cat_->FindTable(r.entity1);
+    const Table* e2 = cat_->FindTable(r.entity2);
+    if (!e1) errors_.Add(r.path + ".entity1", "no table named '" + r.entity1 + "'");
+    if (!e2) errors_.Add(r.path + ".entity2", "no table named '" + r.entity2 + "'");
+    if (r.type != "manytomany") errors_.Add(r.path + ".type", "must be manytomany");
+    if (!e1 || !e2) return;
+    std::string iname = r.intersect.empty() ? r.name : r.intersect;
+    Table& it = *const_cast<Table*>(cat_->FindTable(iname));
+    Column& id = Add(it, it.primary_id, ColumnType::kUniqueIdentifier);
+    id.is_primary_id = true;
+    std::string a1 = e1->primary_id, a2 = e2->primary_id;
+    if (a1 == a2) {
+      a1 = e1->logical_name + "idone";
+      a2 = e2->logical_name + "idtwo";
+    }
+    Column& c1 = Add(it, a1, ColumnType::kUniqueIdentifier);
+    Column& c2 = Add(it, a2, ColumnType::kUniqueIdentifier);
+    c1.required = c2.required = RequiredLevel::kSystemRequired;
+    System(it, "versionnumber", ColumnType::kBigInt);
+    auto rel = std::make_unique<Relationship>();
+    rel->schema_name = r.name;
+    rel->metadata_id = NameGuid("relationship:" + r.name);
+    rel->type = RelationshipType::kManyToMany;
+    rel->is_custom = it.is_custom;
+    rel->entity1 = e1->logical_name;
+    rel->entity2 = e2->logical_name;
+    rel->intersect_entity = iname;
+    rel->entity1_attribute = a1;
+    rel->entity2_attribute = a2;
+    it.keys.push_back(Key{iname + "_pair", iname + "_pair", NameGuid("key:" + iname + "_pair"), {a1, a2}});
+    cat_->relationships_.push_back(std::move(rel));
+  }
+
+  void BuildKeys(const TableDef& d, Table& t) {
+    for (const auto& kd : d.keys) {
+      if (!IsIdentifier(kd.name)) errors_.Add(kd.path + ".name", "'" + kd.name + "' is not a valid key name");
+      if (kd.columns.empty() || kd.columns.size() > 16) errors_.Add(kd.path + ".columns", "a key has 1–16 columns");
+      for (const auto& cn : kd.columns) {
+        const Column* c = t.FindColumn(cn);
+        if (!c) {
+          errors_.Add(kd.path + ".columns", "table '" + t.logical_name + "' has no column '" + cn + "'");
+          continue;
+        }
+        static const ColumnType kAllowed[] = {ColumnType::kString,  ColumnType::kInteger, ColumnType::kDecimal,
+                                              ColumnType::kDateTime, ColumnType::kLookup,  ColumnType::kChoice,
+                                              ColumnType::kUniqueIdentifier, ColumnType::kBigInt};
+        if (std::find(std::begin(kAllowed), std::end(kAllowed), c->type) == std::end(kAllowed))
+          errors_.Add(kd.path + ".columns", "column '" + cn + "' has a type that cannot be part of a key");
+      }
+      t.keys.push_back(Key{kd.name, kd.schemaname.empty() ? kd.name : kd.schemaname, NameGuid("key:" + t.logical_name + "." + kd.name),
+                           kd.columns});
+    }
+    if (t.keys.size() > 10) errors_.Add(d.path + ".keys", "a table has at most 10 alternate keys");
+  }
+
+  void AddNav(Table& t, NavProperty nav) {
+    if (t.nav_index.count(nav.name) || t.column_index.count(nav.name)) {
+      // A navigation named like a column is normal for simple lookups (primarycontactid).
+      if (t.nav_index.count(nav.name)) {
+        errors_.Add("relationships", "table '" + t.logical_name + "' has two navigation properties named '" + nav.name + "'");
+        return;
+      }
+    }
+    t.nav_index[nav.name] = t.navs.size();
+    t.navs.push_back(std::move(nav));
+  }
+
+  void BuildNavs() {
+    for (auto& tp : cat_->tables_) {
+      Table& t = *tp;
+      if (const Column* owner = t.FindColumn("ownerid"); owner && owner->type == ColumnType::kOwner)
+        AddNav(t, NavProperty{"ownerid", NavProperty::Kind::kPolymorphicOwner, nullptr, nullptr, owner});
+    }
+    for (const auto& rp : cat_->relationships_) {
+      const Relationship& r = *rp;
+      if (r.type == RelationshipType::kOneToMany) {
+        Table* child = const_cast<Table*>(cat_->FindTable(r.referencing_entity));
+        Table* parent = const_cast<Table*>(cat_->FindTable(r.referenced_entity));
+        if (!child || !parent) continue;
+        const Column* col = child->FindColumn(r.referencing_attribute);
+        AddNav(*child, NavProperty{r.referencing_nav, NavProperty::Kind::kSingle, &r, parent, col});
+        AddNav(*parent, NavProperty{r.referenced_nav, NavProperty::Kind::kCollection, &r, child, col});
+      } else {
+        Table* e1 = const_cast<Table*>(cat_->FindTable(r.entity1));
+        Table* e2 = const_cast<Table*>(cat_->FindTable(r.entity2));
+        if (!e1 || !e2) continue;
+        AddNav(*e1, NavProperty{r.schema_name, NavProperty::Kind::kManyToMany, &r, e2, nullptr});
+        if (e1 != e2) AddNav(*e2, NavProperty{r.schema_name, NavProperty::Kind::kManyToMany, &r, e1, nullptr});
+      }
+    }
+  }
+
+ public:
+  std::set<std::string> custom_names_;  // "table.column" of columns added by non-standard documents
+  Errors errors_;
+
+ private:
+  const std::vector<TableDef>& defs_;
+  const std::vector<ChoiceDef>& choice_defs_;
+  const std::vector<RelationshipDef>& rel_defs_;
+  Catalog* cat_ = nullptr;
+  std::vector<Relationship*> pending_;
+};
+
+std::string DefaultEntitySetName(std::string_view n) {
+  std::string s(n);
+  if (s.empty()) return s;
+  auto ends = [&](std::string_view suf) { return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0; };
+  if (ends("y") && s.size() > 1 && std::string_view("aeiou").find(s[s.size() - 2]) == std::string_view::npos)
+    return s.substr(0, s.size() - 1) + "ies";
+  if (ends("s") || ends("x") || ends("z") || ends("ch") || ends("sh")) return s + "es";
+  return s + "s";
+}
+
+Guid NameGuid(std::string_view name) {
+  uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x84222325cbf29ce4ULL;
+  for (char c : name) {
+    h1 = (h1 ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+    h2 = (h2 ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
+  }
+  std::array<uint8_t, 16> b{};
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(h1 >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) b[8 + i] = static_cast<uint8_t>(h2 >> (56 - 8 * i));
+  b[6] = static_cast<uint8_t>(0x50 | (b[6] & 0x0f));
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
+  return Guid(b);
+}
+
+Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
+  Errors errors;
+  std::string prefix = doc.prefix.empty() ? "" : doc.prefix + "_";
+  if (!standard) {
+    if (doc.prefix.empty()) errors.Add("publisher.prefix", "a publisher prefix is required (for example 'new')");
+    else if (!IsIdentifier(doc.prefix) || doc.prefix.size() < 2 || doc.prefix.size() > 8 ||
+             doc.prefix.find('_') != std::string::npos)
+      errors.Add("publisher.prefix", "must be 2–8 lowercase letters or digits, starting with a letter");
+  }
+  auto custom_name = [&](const std::string& name) { return standard || name.rfind(prefix, 0) == 0; };
+
+  std::vector<TableDef> tables = tables_;
+  std::vector<ChoiceDef> choices = choices_;
+  std::vector<RelationshipDef> rels = relationships_;
+  std::set<std::string> custom_columns = custom_columns_;
+
+  for (const auto& c : doc.choices) {
+    if (!custom_name(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' must start with the prefix '" + prefix + "'");
+    if (!IsIdentifier(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' is not a valid name");
+    if (c.options.empty()) errors.Add(c.path + ".options", "a choice needs options");
+    auto it = std::find_if(choices.begin(), choices.end(), [&](const ChoiceDef& x) { return x.name == c.name; });
+    if (it == choices.end()) choices.push_back(c);
+  }
+  for (const auto& td : doc.tables) {
+    auto it = std::find_if(tables.begin(), tables.end(), [&](const TableDef& x) { return x.name == td.name; });
+    if (it == tables.end()) {
+      if (!IsIdentifier(td.name)) {
+        errors.Add(td.path + ".name", "'" + td.name + "' is not a valid logical name (lowercase letters, digits, _)");
+        continue;
+      }
+      if (!custom_name(td.name)) {
+        errors.Add(td.path + ".name", "'" + td.name + "' must start with the prefix '" + prefix + "'");
+        continue;
+      }
+      if (!td.ownership.empty() && td.ownership != "user" && td.ownership != "organization" && td.ownership != "none")
+        errors.Add(td.path + ".ownership", "must be user or organization");
+      TableDef copy = td;
+      if (!standard) copy.objecttypecode = 0;
+      for (const auto& c : copy.columns) custom_columns.insert(td.name + "." + c.name);
+      if (copy.primaryname) custom_columns.insert(td.name + "." + copy.primaryname->name);
+      tables.push_back(std::move(copy));
+    } else {
+      for (const auto& cd : td.columns) {
+        auto ci = std::find_if(it->columns.begin(), it->columns.end(), [&](const ColumnDef& x) { return x.name == cd.name; });
+        if (it->primaryname && it->primaryname->name == cd.name) {
+          if (cd.type != "string") errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type 'string'");
+          continue;
+        }
+        if (ci != it->columns.end()) {
+          if (ci->type != cd.type)
+            errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type '" + ci->type + "'");
+          continue;
+        }
+        if (!custom_name(cd.name)) {
+          errors.Add(cd.path + ".name", "'" + cd.name + "' must start with the prefix '" + prefix + "'");
+          continue;
+        }
+        custom_columns.insert(td.name + "." + cd.name);
+        it->columns.push_back(cd);
+      }
+      for (const auto& kd : td.keys) {
+        auto ki = std::find_if(it->keys.begin(), it->keys.end(), [&](const KeyDef& x) { return x.name == kd.name; });
+        if (ki != it->keys.end()) {
+          if (ki->columns != kd.columns) errors.Add(kd.path, "key '" + kd.name + "' exists with other columns");
+          continue;
+        }
+        if (!custom_name(kd.name)) errors.Add(kd.path + ".name", "'" + kd.name + "' must start with the prefix '" + prefix + "'");
+        it->keys.push_back(kd);
+      }
+    }
+  }
+  for (const auto& r : doc.relationships) {
+    if (!custom_name(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' must start with the prefix '" + prefix + "'");
+    if (!IsIdentifier(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' is not a valid name");
+    auto it = std::find_if(rels.begin(), rels.end(), [&](const RelationshipDef& x) { return x.name == r.name; });
+    if (it == rels.end()) rels.push_back(r);
+  }
+  if (!errors.list.empty()) return errors.ToStatus();
+
+  // Validate the merged result by building it.
+  CatalogBuilder trial;
+  trial.tables_ = std::move(tables);
+  trial.choices_ = std::move(choices);
+  trial.relationships_ = std::move(rels);
+  trial.custom_columns_ = std::move(custom_columns);
+  auto built = trial.Build(0);
+  if (!built.ok()) return built.status();
+  *this = std::move(trial);
+  return Status::Ok();
+}
+
+Result<CatalogPtr> CatalogBuilder::Build(int64_t version) const {
+  auto cat = std::make_shared<Catalog>();
+  CatalogAssembler b(tables_, choices_, relationships_);
+  b.custom_names_ = custom_columns_;
+  auto r = b.Run(version, cat.get());
+  if (!r.ok()) return r.status();
+  return CatalogPtr(std::move(cat));
+}
+
+}  // namespace tributary::catalog

@@ -1,0 +1,139 @@
+#pragma once
+// The organization service: Create/Retrieve/Update/Upsert/Delete/RetrieveMultiple on the tables of
+// one environment, with the platform's rules (system columns, validation, cascades), each write in
+// one transaction of the store. Protocol-neutral: the Web API (odata/) and other front ends call it.
+//
+// Threading: reads run on the calling thread with a pooled read connection. Writes run on the
+// store's writer thread and complete through the callback after the commit is durable; the
+// callback runs on the writer thread and must only hand the result off.
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "tributary/base/time.h"
+#include "tributary/catalog/catalog.h"
+#include "tributary/catalog/schema.h"
+#include "tributary/data/value.h"
+#include "tributary/storage/engine.h"
+
+namespace tributary::data {
+
+// Who is calling. Filled by the server from the validated token.
+struct CallerContext {
+  Guid user_id;
+  Guid business_unit_id;
+};
+
+// Identity of the environment (root business unit, organization, base currency, bootstrap user).
+struct EnvironmentIds {
+  Guid organization_id;
+  Guid root_business_unit_id;
+  Guid base_currency_id;
+  Guid admin_user_id;
+};
+
+enum class UpsertMode : uint8_t {
+  kUpsert,      // PATCH without preconditions: update if present, else create
+  kUpdateOnly,  // If-Match: * (or an ETag): 404 when missing
+  kCreateOnly,  // If-None-Match: *: 412 when present
+};
+
+struct WriteResult {
+  Guid id;
+  bool created = false;
+};
+
+struct PageRequest {
+  int page_size = 5000;     // ≤ 5000
+  std::string skiptoken;    // from a previous page's next link ("" for the first page)
+  bool count = false;       // also count matching rows (capped at 5000)
+};
+
+struct Page {
+  std::vector<Entity> rows;
+  std::optional<int64_t> count;  // when requested
+  bool count_limit_exceeded = false;
+  std::string next_skiptoken;    // empty on the last page
+};
+
+// Thread-safe holder of the current catalog snapshot.
+class CatalogHolder {
+ public:
+  catalog::CatalogPtr Get() const {
+    std::lock_guard lock(mu_);
+    return current_;
+  }
+  void Set(catalog::CatalogPtr c) {
+    std::lock_guard lock(mu_);
+    current_ = std::move(c);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  catalog::CatalogPtr current_;
+};
+
+template <typename T>
+using Done = std::function<void(Result<T>)>;
+
+class OrganizationService {
+ public:
+  OrganizationService(storage::Engine& engine, CatalogHolder& catalog, const Clock& clock, EnvironmentIds ids);
+  ~OrganizationService();
+
+  void Create(const CallerContext& caller, EntityInput input, std::optional<Guid> id, Done<WriteResult> done);
+  // Update and upsert. `if_match_version` set → optimistic concurrency (412 on mismatch).
+  void Upsert(const CallerContext& caller, EntityInput input, RecordKey key, UpsertMode mode,
+              std::optional<int64_t> if_match_version, Done<WriteResult> done);
+  void Delete(const CallerContext& caller, const catalog::Table& table, RecordKey key,
+              std::optional<int64_t> if_match_version, Done<Guid> done);
+  // Sets (target set) or clears (nullopt) a single-valued navigation of a record.
+  void SetReference(const CallerContext& caller, const catalog::Table& table, RecordKey key,
+                    const catalog::NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done);
+  // Adds or removes a record of a collection-valued navigation (1:N or N:N).
+  void Associate(const CallerContext& caller, const catalog::Table& table, RecordKey key,
+                 const catalog::NavProperty& nav, BindTarget related, bool associate, Done<Guid> done);
+
+  Result<Entity> Retrieve(const CallerContext& caller, const catalog::Table& table, const RecordKey& key,
+                          const QueryOptions& options);
+  Result<Page> RetrieveMultiple(const CallerContext& caller, const catalog::Table& table,
+                                const QueryOptions& options, const PageRequest& page);
+  // Rows of a related collection of one record (GET accounts(id)/contact_customer_accounts).
+  Result<Page> RetrieveRelated(const CallerContext& caller, const catalog::Table& table, const RecordKey& key,
+                               const catalog::NavProperty& nav, const QueryOptions& options,
+                               const PageRequest& page);
+  Result<int64_t> Count(const CallerContext& caller, const catalog::Table& table, const Expr* filter);
+
+  catalog::CatalogPtr catalog() const { return catalog_.Get(); }
+  const EnvironmentIds& ids() const { return ids_; }
+  storage::Engine& engine() { return engine_; }
+
+  // Runs on the writer thread before each commit (persists the version counter).
+  Status PreCommit(storage::Connection& c);
+
+ private:
+  class Writer;
+  storage::Engine& engine_;
+  CatalogHolder& catalog_;
+  const Clock& clock_;
+  EnvironmentIds ids_;
+  // The row version counter: touched only on the writer thread.
+  int64_t next_version_ = 1;
+  int64_t persisted_version_ = 0;
+  friend class Writer;
+  friend class Environment;
+};
+
+// Translation of query expressions into SQL (exposed for unit tests).
+struct SqlFragment {
+  std::string sql;
+  std::vector<storage::SqlValue> params;
+};
+// Binds `expr` against `table` (alias `alias` in the SQL) and appends the SQL condition.
+Status AppendFilterSql(const catalog::Catalog& cat, const catalog::Table& table, const Expr& expr,
+                       std::string_view alias, SqlFragment& out, const CallerContext* caller = nullptr);
+
+}  // namespace tributary::data

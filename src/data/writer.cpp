@@ -1,0 +1,703 @@
+// Write side of the organization service. Every operation runs as one job on the store's writer
+// thread (one transaction, shared with other jobs by group commit), so deep inserts, cascades and
+// binds are all-or-nothing.
+
+#include <charconv>
+#include <cmath>
+
+#include "internal.h"
+#include "tributary/base/strings.h"
+
+namespace tributary::data {
+
+using catalog::Column;
+using catalog::ColumnType;
+using catalog::NavProperty;
+using catalog::Table;
+
+namespace {
+
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+Status Validation(std::string msg) { return InvalidArgument("A validation error occurred. " + msg, err::kValidation); }
+
+std::string Num(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
+  return std::to_string(v);
+}
+
+// Checks a value against the column's limits (length, range, options).
+Status ValidateValue(const Table& t, const Column& c, const Value& v) {
+  if (IsNull(v)) return Status::Ok();
+  switch (c.type) {
+    case ColumnType::kString:
+    case ColumnType::kMemo: {
+      const auto& s = std::get<std::string>(v);
+      if (c.max_length > 0 && Utf8Length(s) > static_cast<size_t>(c.max_length))
+        return Validation("The length of the '" + c.logical_name + "' attribute of the '" + t.logical_name +
+                          "' entity exceeded the maximum allowed length of '" + std::to_string(c.max_length) + "'.");
+      return Status::Ok();
+    }
+    case ColumnType::kInteger:
+    case ColumnType::kDecimal:
+    case ColumnType::kDouble:
+    case ColumnType::kMoney: {
+      double d = std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v)) : std::get<double>(v);
+      if ((c.min_value && d < *c.min_value) || (c.max_value && d > *c.max_value))
+        return Validation("The value " + Num(d) + " of '" + c.logical_name + "' on record of type '" + t.logical_name +
+                          "' is outside the valid range. Accepted Values: Between " + Num(c.min_value.value_or(0)) +
+                          " and " + Num(c.max_value.value_or(0)));
+      return Status::Ok();
+    }
+    case ColumnType::kChoice:
+    case ColumnType::kState:
+    case ColumnType::kStatus:
+      if (c.options && !c.options->Find(static_cast<int>(std::get<int64_t>(v))))
+        return InvalidArgument("The picklist value " + std::to_string(std::get<int64_t>(v)) + " of '" +
+                                   c.logical_name + "' is out of the range.",
+                               err::kPicklistOutOfRange);
+      return Status::Ok();
+    case ColumnType::kMultiChoice: {
+      const auto& s = std::get<std::string>(v);
+      if (s.empty()) return Status::Ok();
+      for (auto part : Split(s, ',')) {
+        int n = 0;
+        auto sv = Trim(part);
+        auto r = std::from_chars(sv.data(), sv.data() + sv.size(), n);
+        if (r.ec != std::errc() || r.ptr != sv.data() + sv.size() || (c.options && !c.options->Find(n)))
+          return InvalidArgument("The value '" + std::string(sv) + "' of '" + c.logical_name +
+                                     "' is not a valid option.",
+                                 err::kPicklistOutOfRange);
+      }
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();
+  }
+}
+
+// Collected column values of one row being written.
+struct RowValues {
+  std::vector<std::pair<const Column*, Value>> values;
+  void Set(const Column* c, Value v) {
+    for (auto& [col, val] : values)
+      if (col == c) {
+        val = std::move(v);
+        return;
+      }
+    values.emplace_back(c, std::move(v));
+  }
+  const Value* Get(const Column* c) const {
+    for (const auto& [col, val] : values)
+      if (col == c) return &val;
+    return nullptr;
+  }
+  bool Has(const Column* c) const { return Get(c) != nullptr; }
+};
+
+}  // namespace
+
+// One write operation's context on the writer thread.
+class OrganizationService::Writer {
+ public:
+  Writer(OrganizationService& svc, storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller)
+      : svc_(svc), c_(c), cat_(cat), caller_(caller), now_(svc.clock_.Now()) {}
+
+  int64_t NextVersion() { return svc_.next_version_++; }
+
+  // Finds a record by key: its id and version, or nullopt.
+  Result<std::optional<std::pair<Guid, int64_t>>> Find(const Table& t, const RecordKey& key, KeySql* out_key = nullptr) {
+    ASSIGN_OR_RETURN(KeySql k, KeyToSql(t, key));
+    std::optional<std::pair<Guid, int64_t>> found;
+    bool has_version = t.FindColumn("versionnumber") != nullptr;
+    std::string sql = "SELECT t0." + Q(t.PrimaryId()->sql_name) + ", " +
+                      (has_version ? "t0.\"versionnumber\"" : "0") + " FROM " + Q(t.sql_table) + " t0 WHERE " + k.where;
+    RETURN_IF_ERROR(c_.Query(sql, k.params, [&](const storage::Row& r) {
+      if (auto g = Guid::Parse(r.Text(0))) found = std::make_pair(*g, r.Int(1));
+      return false;
+    }));
+    if (out_key) *out_key = std::move(k);
+    return found;
+  }
+
+  Result<Guid> ResolveBind(const BindTarget& b) {
+    KeySql k;
+    ASSIGN_OR_RETURN(auto found, Find(*b.table, b.key, &k));
+    if (!found) return NotFoundFor(*b.table, k);
+    return found->first;
+  }
+
+  // Applies @odata.bind lookups to `row`.
+  Status ApplyBinds(const Table& t, const std::vector<EntityInput::Bind>& binds, RowValues& row) {
+    for (const auto& b : binds) {
+      const NavProperty& nav = *b.nav;
+      const Column* col = nav.column;
+      if (!b.target) {
+        row.Set(col, std::monostate{});
+        continue;
+      }
+      ASSIGN_OR_RETURN(Guid id, ResolveBind(*b.target));
+      row.Set(col, EntityRef{b.target->table->logical_name, id});
+    }
+    return Status::Ok();
+  }
+
+  Status Validate(const Table& t, const RowValues& row) {
+    for (const auto& [c, v] : row.values) RETURN_IF_ERROR(ValidateValue(t, *c, v));
+    return Status::Ok();
+  }
+
+  void ComputeFullName(const Table& t, RowValues& row, const Entity* current) {
+    const Column* full = t.FindColumn("fullname");
+    const Column* first = t.FindColumn("firstname");
+    const Column* last = t.FindColumn("lastname");
+    if (!full || !first || !last) return;
+    if (current && !row.Has(first) && !row.Has(last)) return;
+    auto text = [&](const Column* c) -> std::string {
+      const Value* v = row.Get(c);
+      if (!v && current) v = current->Get(c->logical_name);
+      if (v && std::holds_alternative<std::string>(*v)) return std::get<std::string>(*v);
+      return {};
+    };
+    std::string f = text(first), l = text(last);
+    std::string name = f.empty() ? l : (l.empty() ? f : f + " " + l);
+    row.Set(full, name.empty() ? Value(std::monostate{}) : Value(name));
+  }
+
+  Status SetDefaultStatus(const Table& t, RowValues& row, bool creating) {
+    const Column* state = t.FindColumn("statecode");
+    const Column* status = t.FindColumn("statuscode");
+    if (!state || !status || !status->options) return Status::Ok();
+    const Value* sv = row.Get(state);
+    const Value* stv = row.Get(status);
+    int64_t st = sv && std::holds_alternative<int64_t>(*sv) ? std::get<int64_t>(*sv) : 0;
+    if (creating && !sv) row.Set(state, int64_t{0});
+    if (stv && std::holds_alternative<int64_t>(*stv)) {
+      const auto* opt = status->options->Find(static_cast<int>(std::get<int64_t>(*stv)));
+      if (opt && (sv || creating) && opt->state != st)
+        return InvalidArgument("The status " + std::to_string(opt->value) + " is not valid for the state " +
+                                   std::to_string(st) + " of '" + t.logical_name + "'.",
+                               err::kValidation);
+      if (opt && !sv && !creating) row.Set(state, int64_t{opt->state});
+      return Status::Ok();
+    }
+    if (creating || sv) {
+      for (const auto& o : status->options->options)
+        if (o.state == st) {
+          row.Set(status, int64_t{o.value});
+          break;
+        }
+    }
+    return Status::Ok();
+  }
+
+  Status Insert(const Table& t, const RowValues& row) {
+    std::string cols, qs;
+    std::vector<storage::SqlValue> params;
+    for (const auto& [c, v] : row.values) {
+      if (!cols.empty()) {
+        cols += ", ";
+        qs += ", ";
+      }
+      cols += Q(c->sql_name);
+      qs += "?";
+      params.push_back(ToSql(v));
+      if (c->IsPolymorphic()) {
+        cols += ", " + Q(c->sql_name + "_type");
+        qs += ", ?";
+        const auto* er = std::get_if<EntityRef>(&v);
+        params.push_back(er ? storage::SqlValue(er->table) : storage::SqlValue());
+      }
+    }
+    auto r = c_.Exec("INSERT INTO " + Q(t.sql_table) + " (" + cols + ") VALUES (" + qs + ")", params);
+    if (!r.ok()) {
+      if (r.status().code() == Code::kAlreadyExists) return DuplicateError(t, r.status());
+      return r.status();
+    }
+    return Status::Ok();
+  }
+
+  Status DuplicateError(const Table& t, const Status& s) {
+    // A primary-key clash or an alternate-key clash.
+    if (s.message().find(t.sql_table + "." + t.primary_id) != std::string::npos)
+      return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
+    for (const auto& k : t.keys) {
+      bool all = true;
+      for (const auto& col : k.columns) all &= s.message().find(t.sql_table + "." + col) != std::string::npos;
+      if (all) {
+        std::string cols;
+        for (const auto& col : k.columns) cols += (cols.empty() ? "" : ", ") + col;
+        return Status(Code::kAlreadyExists,
+                      "A record that has the attribute values " + cols + " already exists. The entity key " +
+                          k.logical_name + " requires that this set of attributes contains unique values.",
+                      err::kDuplicateRecordEntityKey);
+      }
+    }
+    return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
+  }
+
+  Result<Guid> Create(const EntityInput& in, std::optional<Guid> id, int depth = 0) {
+    if (depth > 8) return PayloadError("Deep insert is nested too deeply.");
+    const Table& t = *in.table;
+    if (t.is_intersect) return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.", err::kNotSupported);
+    RowValues row;
+    for (const auto& f : in.fields) {
+      if (f.column->is_primary_id) {
+        if (const auto* g = std::get_if<Guid>(&f.value)) id = *g;
+        continue;
+      }
+      if (!f.column->valid_for_create) continue;  // silently ignored, as Dataverse does
+      row.Set(f.column, f.value);
+    }
+    RETURN_IF_ERROR(ApplyBinds(t, in.binds, row));
+    // Single-valued deep insert: create the related record first, then point at it.
+    for (const auto& ds : in.deep_single) {
+      ASSIGN_OR_RETURN(Guid child, Create(*ds.child, std::nullopt, depth + 1));
+      row.Set(ds.nav->column, EntityRef{ds.nav->target->logical_name, child});
+    }
+    Guid rid = id ? *id : GuidGenerator::NewSequential();
+    if (rid.IsNil()) return PayloadError("The id of a new record cannot be the empty GUID.");
+    row.Set(t.PrimaryId(), rid);
+    ComputeFullName(t, row, nullptr);
+    RETURN_IF_ERROR(SetDefaultStatus(t, row, true));
+    FillSystem(t, row, true);
+    RETURN_IF_ERROR(Validate(t, row));
+    RETURN_IF_ERROR(Insert(t, row));
+    // Collection-valued deep insert and binds: children point back at the new record.
+    for (const auto& dm : in.deep_many) {
+      for (const auto& child_in : dm.children) {
+        if (dm.nav->kind == NavProperty::Kind::kCollection) {
+          EntityInput copy = CopyInput(child_in);
+          copy.fields.push_back(Field{dm.nav->column, EntityRef{t.logical_name, rid}});
+          RETURN_IF_ERROR(Create(copy, std::nullopt, depth + 1).status());
+        } else {
+          ASSIGN_OR_RETURN(Guid child, Create(child_in, std::nullopt, depth + 1));
+          RETURN_IF_ERROR(Link(t, rid, *dm.nav, child, true));
+        }
+      }
+      for (const auto& existing : dm.existing) {
+        ASSIGN_OR_RETURN(Guid other, ResolveBind(existing));
+        RETURN_IF_ERROR(Link(t, rid, *dm.nav, other, true));
+      }
+    }
+    return rid;
+  }
+
+  static EntityInput CopyInput(const EntityInput& in) {
+    EntityInput out;
+    out.table = in.table;
+    out.fields = in.fields;
+    out.binds = in.binds;
+    // Nested deep inserts below a copied child are moved by reference semantics: copy recursively.
+    for (const auto& ds : in.deep_single)
+      out.deep_single.push_back(EntityInput::DeepSingle{ds.nav, std::make_unique<EntityInput>(CopyInput(*ds.child))});
+    for (const auto& dm : in.deep_many) {
+      EntityInput::DeepMany m{dm.nav, {}, dm.existing};
+      for (const auto& c : dm.children) m.children.push_back(CopyInput(c));
+      out.deep_many.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  void FillSystem(const Table& t, RowValues& row, bool creating) {
+    auto set = [&](std::string_view name, Value v) {
+      if (const Column* c = t.FindColumn(name)) row.Set(c, std::move(v));
+    };
+    auto set_if_missing = [&](std::string_view name, Value v) {
+      if (const Column* c = t.FindColumn(name); c && !row.Has(c)) row.Set(c, std::move(v));
+    };
+    EntityRef me{"systemuser", caller_.user_id};
+    if (creating) {
+      const Column* oco = t.FindColumn("overriddencreatedon");
+      const Value* override_on = oco ? row.Get(oco) : nullptr;
+      if (override_on && std::holds_alternative<Timestamp>(*override_on)) {
+        Timestamp created = std::get<Timestamp>(*override_on);
+        set("createdon", created);
+        set("overriddencreatedon", now_);
+      } else {
+        set("createdon", now_);
+      }
+      set("createdby", me);
+      if (t.ownership == catalog::Ownership::kUser) {
+        const Column* owner = t.FindColumn("ownerid");
+        const Value* ov = row.Get(owner);
+        if (!ov || IsNull(*ov)) {
+          row.Set(owner, me);
+          ov = row.Get(owner);
+        }
+        const auto& ref = std::get<EntityRef>(*ov);
+        set(ref.table == "team" ? "owningteam" : "owninguser", ref);
+        set(ref.table == "team" ? "owninguser" : "owningteam", std::monostate{});
+        set_if_missing("owningbusinessunit", EntityRef{"businessunit", caller_.business_unit_id});
+      } else if (t.ownership == catalog::Ownership::kOrganization) {
+        set("organizationid", EntityRef{"organization", svc_.ids_.organization_id});
+      }
+      if (const Column* cur = t.FindColumn("transactioncurrencyid"); cur && !row.Has(cur))
+        row.Set(cur, EntityRef{"transactioncurrency", svc_.ids_.base_currency_id});
+      if (t.FindColumn("exchangerate") && t.FindColumn("transactioncurrencyid")) set("exchangerate", 1.0);
+    }
+    set("modifiedon", now_);
+    set("modifiedby", me);
+    // Money base amounts at an exchange rate of 1 (single-currency environments).
+    for (const auto& [c, v] : std::vector<std::pair<const Column*, Value>>(row.values))
+      if (c->type == ColumnType::kMoney && !c->logical_name.ends_with("_base"))
+        if (const Column* base = t.FindColumn(c->logical_name + "_base")) row.Set(base, v);
+    if (t.FindColumn("versionnumber")) set("versionnumber", NextVersion());
+  }
+
+  Result<WriteResult> Upsert(const EntityInput& in, const RecordKey& key, UpsertMode mode,
+                             std::optional<int64_t> if_match) {
+    const Table& t = *in.table;
+    if (t.is_intersect) return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.", err::kNotSupported);
+    KeySql k;
+    ASSIGN_OR_RETURN(auto found, Find(t, key, &k));
+    if (!found) {
+      if (mode == UpsertMode::kUpdateOnly || if_match) return NotFoundFor(t, k);
+      // Create with the key values from the URL unless the body has them.
+      EntityInput copy = CopyInput(in);
+      std::optional<Guid> id = key.id;
+      if (!key.id) {
+        for (const auto& [name, lit] : key.alternate) {
+          const Column* c = t.FindColumn(name);
+          if (!c) c = t.FindLookupProperty(name);
+          if (!c) continue;
+          if (c->is_primary_id) {
+            if (auto g = Guid::Parse(lit.text)) id = *g;
+            continue;
+          }
+          bool in_body = false;
+          for (const auto& f : copy.fields) in_body |= f.column == c;
+          if (in_body) continue;
+          ASSIGN_OR_RETURN(Value v, LiteralToValue(*c, lit));
+          copy.fields.push_back(Field{c, std::move(v)});
+        }
+      }
+      ASSIGN_OR_RETURN(Guid rid, Create(copy, id));
+      return WriteResult{rid, true};
+    }
+    if (mode == UpsertMode::kCreateOnly)
+      return Status(Code::kFailedPrecondition, "A record with matching key values already exists.", err::kDuplicateRecord);
+    if (if_match && *if_match != found->second)
+      return Status(Code::kFailedPrecondition,
+                    "The version of the existing record doesn't match the RowVersion property provided.",
+                    err::kConcurrencyVersionMismatch);
+    RETURN_IF_ERROR(Update(in, found->first, k.by_id ? nullptr : &key));
+    return WriteResult{found->first, false};
+  }
+
+  Status Update(const EntityInput& in, const Guid& id, const RecordKey* alt_key) {
+    const Table& t = *in.table;
+    RowValues row;
+    for (const auto& f : in.fields) {
+      if (f.column->is_primary_id || !f.column->valid_for_update) continue;
+      if (alt_key) {  // key columns of the addressing key are not changed by the body
+        bool is_key = false;
+        for (const auto& [name, lit] : alt_key->alternate) is_key |= name == f.column->logical_name;
+        if (is_key) continue;
+      }
+      row.Set(f.column, f.value);
+    }
+    RETURN_IF_ERROR(ApplyBinds(t, in.binds, row));
+    for (const auto& ds : in.deep_single) {
+      ASSIGN_OR_RETURN(Guid child, Create(*ds.child, std::nullopt, 1));
+      row.Set(ds.nav->column, EntityRef{ds.nav->target->logical_name, child});
+    }
+    if (t.FindColumn("fullname") && t.FindColumn("firstname")) {
+      Entity current;
+      const Column* first = t.FindColumn("firstname");
+      const Column* last = t.FindColumn("lastname");
+      std::vector<storage::SqlValue> p = {id.ToString()};
+      RETURN_IF_ERROR(c_.Query("SELECT \"firstname\", \"lastname\" FROM " + Q(t.sql_table) + " WHERE " +
+                                   Q(t.primary_id) + " = ?",
+                               p, [&](const storage::Row& r) {
+                                 current.fields.push_back(Field{first, FromSql(*first, r, 0)});
+                                 current.fields.push_back(Field{last, FromSql(*last, r, 1)});
+                                 return false;
+                               }));
+      ComputeFullName(t, row, &current);
+    }
+    RETURN_IF_ERROR(SetDefaultStatus(t, row, false));
+    FillSystem(t, row, false);
+    RETURN_IF_ERROR(Validate(t, row));
+    std::string sets;
+    std::vector<storage::SqlValue> params;
+    for (const auto& [c, v] : row.values) {
+      if (!sets.empty()) sets += ", ";
+      sets += Q(c->sql_name) + " = ?";
+      params.push_back(ToSql(v));
+      if (c->IsPolymorphic()) {
+        sets += ", " + Q(c->sql_name + "_type") + " = ?";
+        const auto* er = std::get_if<EntityRef>(&v);
+        params.push_back(er ? storage::SqlValue(er->table) : storage::SqlValue());
+      }
+    }
+    params.push_back(id.ToString());
+    auto r = c_.Exec("UPDATE " + Q(t.sql_table) + " SET " + sets + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", params);
+    if (!r.ok()) return r.status().code() == Code::kAlreadyExists ? DuplicateError(t, r.status()) : r.status();
+    for (const auto& dm : in.deep_many) {
+      for (const auto& existing : dm.existing) {
+        ASSIGN_OR_RETURN(Guid other, ResolveBind(existing));
+        RETURN_IF_ERROR(Link(t, id, *dm.nav, other, true));
+      }
+      for (const auto& child_in : dm.children) {
+        EntityInput copy = CopyInput(child_in);
+        if (dm.nav->kind == NavProperty::Kind::kCollection) {
+          copy.fields.push_back(Field{dm.nav->column, EntityRef{t.logical_name, id}});
+          RETURN_IF_ERROR(Create(copy, std::nullopt, 1).status());
+        } else {
+          ASSIGN_OR_RETURN(Guid child, Create(copy, std::nullopt, 1));
+          RETURN_IF_ERROR(Link(t, id, *dm.nav, child, true));
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Associates (or disassociates) `other` with record `id` through a collection navigation.
+  Status Link(const Table& t, const Guid& id, const NavProperty& nav, const Guid& other, bool add) {
+    if (nav.kind == NavProperty::Kind::kCollection) {
+      const Table& child = *nav.target;
+      const Column* col = nav.column;
+      std::vector<storage::SqlValue> p;
+      std::string sql = "UPDATE " + Q(child.sql_table) + " SET " + Q(col->sql_name) + " = ?";
+      p.push_back(add ? storage::SqlValue(id.ToString()) : storage::SqlValue());
+      if (col->IsPolymorphic()) {
+        sql += ", " + Q(col->sql_name + "_type") + " = ?";
+        p.push_back(add ? storage::SqlValue(t.logical_name) : storage::SqlValue());
+      }
+      if (child.FindColumn("versionnumber")) {
+        sql += ", \"versionnumber\" = ?, \"modifiedon\" = ?";
+        p.push_back(NextVersion());
+        p.push_back(now_.ms);
+      }
+      sql += " WHERE " + Q(child.PrimaryId()->sql_name) + " = ?";
+      p.push_back(other.ToString());
+      if (!add) {
+        sql += " AND " + Q(col->sql_name) + " = ?";
+        p.push_back(id.ToString());
+      }
+      ASSIGN_OR_RETURN(int64_t n, c_.Exec(sql, p));
+      if (n == 0 && add) return NotFound(child.logical_name + " With Id = " + other.ToString() + " Does Not Exist");
+      return Status::Ok();
+    }
+    const auto& r = *nav.relationship;
+    const Table* inter = cat_.FindTable(r.intersect_entity);
+    bool self_first = r.entity1 == t.logical_name;
+    const std::string& a1 = self_first ? r.entity1_attribute : r.entity2_attribute;
+    const std::string& a2 = self_first ? r.entity2_attribute : r.entity1_attribute;
+    if (!add) {
+      std::vector<storage::SqlValue> p = {id.ToString(), other.ToString()};
+      return c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(a1) + " = ? AND " + Q(a2) + " = ?", p).status();
+    }
+    // The related record must exist.
+    KeySql k;
+    RecordKey rk;
+    rk.id = other;
+    ASSIGN_OR_RETURN(auto found, Find(*nav.target, rk, &k));
+    if (!found) return NotFoundFor(*nav.target, k);
+    std::vector<storage::SqlValue> p = {GuidGenerator::NewSequential().ToString(), id.ToString(), other.ToString(),
+                                        NextVersion()};
+    auto res = c_.Exec("INSERT INTO " + Q(inter->sql_table) + " (" + Q(inter->primary_id) + ", " + Q(a1) + ", " + Q(a2) +
+                           ", \"versionnumber\") VALUES (?, ?, ?, ?)",
+                       p);
+    if (!res.ok() && res.status().code() == Code::kAlreadyExists)
+      return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
+    return res.status();
+  }
+
+  Status Delete(const Table& t, const Guid& id, int depth = 0) {
+    if (depth > 32) return Status(Code::kInvalidArgument, "The delete cascades too deeply.", err::kInvalidArgument);
+    // Relationships where this table is the parent.
+    for (const auto& rp : cat_.relationships()) {
+      const auto& r = *rp;
+      if (r.type == catalog::RelationshipType::kManyToMany) {
+        if (r.entity1 != t.logical_name && r.entity2 != t.logical_name) continue;
+        const Table* inter = cat_.FindTable(r.intersect_entity);
+        std::vector<storage::SqlValue> p = {id.ToString()};
+        if (r.entity1 == t.logical_name)
+          RETURN_IF_ERROR(c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity1_attribute) + " = ?", p).status());
+        if (r.entity2 == t.logical_name)
+          RETURN_IF_ERROR(c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity2_attribute) + " = ?", p).status());
+        continue;
+      }
+      if (r.referenced_entity != t.logical_name) continue;
+      const Table* child = cat_.FindTable(r.referencing_entity);
+      const Column* col = child ? child->FindColumn(r.referencing_attribute) : nullptr;
+      if (!col) continue;
+      std::vector<storage::SqlValue> p = {id.ToString()};
+      std::string where = " WHERE " + Q(col->sql_name) + " = ?";
+      if (col->IsPolymorphic()) {
+        where += " AND " + Q(col->sql_name + "_type") + " = ?";
+        p.push_back(t.logical_name);
+      }
+      switch (r.on_delete) {
+        case catalog::CascadeDelete::kRestrict: {
+          bool any = false;
+          RETURN_IF_ERROR(c_.Query("SELECT 1 FROM " + Q(child->sql_table) + where + " LIMIT 1", p,
+                                   [&](const storage::Row&) {
+                                     any = true;
+                                     return false;
+                                   }));
+          if (any)
+            return Status(Code::kMethodNotAllowed,
+                          "The record cannot be deleted because it is associated with another record (" +
+                              child->logical_name + " through " + r.schema_name + ").",
+                          err::kCannotDeleteDueToAssociation);
+          break;
+        }
+        case catalog::CascadeDelete::kCascade: {
+          if (child == &t && col->logical_name == r.referencing_attribute) {
+            // Self-referencing cascade (hierarchies): delete children first.
+          }
+          std::vector<Guid> ids;
+          RETURN_IF_ERROR(c_.Query("SELECT " + Q(child->PrimaryId()->sql_name) + " FROM " + Q(child->sql_table) + where, p,
+                                   [&](const storage::Row& row) {
+                                     if (auto g = Guid::Parse(row.Text(0))) ids.push_back(*g);
+                                     return true;
+                                   }));
+          for (const auto& cid : ids)
+            if (cid != id) RETURN_IF_ERROR(Delete(*child, cid, depth + 1));
+          break;
+        }
+        case catalog::CascadeDelete::kRemoveLink: {
+          std::string sql = "UPDATE " + Q(child->sql_table) + " SET " + Q(col->sql_name) + " = NULL";
+          if (col->IsPolymorphic()) sql += ", " + Q(col->sql_name + "_type") + " = NULL";
+          RETURN_IF_ERROR(c_.Exec(sql + where, p).status());
+          break;
+        }
+      }
+    }
+    std::vector<storage::SqlValue> p = {id.ToString()};
+    return c_.Exec("DELETE FROM " + Q(t.sql_table) + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", p).status();
+  }
+
+ private:
+  OrganizationService& svc_;
+  storage::Connection& c_;
+  const catalog::Catalog& cat_;
+  const CallerContext& caller_;
+  Timestamp now_;
+};
+
+OrganizationService::OrganizationService(storage::Engine& engine, CatalogHolder& catalog, const Clock& clock,
+                                         EnvironmentIds ids)
+    : engine_(engine), catalog_(catalog), clock_(clock), ids_(ids) {}
+
+OrganizationService::~OrganizationService() = default;
+
+Status OrganizationService::PreCommit(storage::Connection& c) {
+  if (next_version_ - 1 == persisted_version_) return Status::Ok();
+  std::vector<storage::SqlValue> p = {std::to_string(next_version_ - 1)};
+  RETURN_IF_ERROR(c.Exec("UPDATE _t_meta SET value = ? WHERE key = 'version'", p).status());
+  persisted_version_ = next_version_ - 1;
+  return Status::Ok();
+}
+
+namespace {
+
+// Wraps a job so that a result value produced inside it reaches `done` after the commit.
+template <typename T, typename Fn>
+void RunWrite(storage::Engine& engine, Fn fn, Done<T> done) {
+  auto result = std::make_shared<std::optional<T>>();
+  engine.Write(
+      [fn = std::move(fn), result](storage::Connection& c) -> Status {
+        Result<T> r = fn(c);
+        if (!r.ok()) return r.status();
+        *result = std::move(r).value();
+        return Status::Ok();
+      },
+      [result, done = std::move(done)](Status s) {
+        if (!s.ok()) done(std::move(s));
+        else done(std::move(**result));
+      });
+}
+
+}  // namespace
+
+void OrganizationService::Create(const CallerContext& caller, EntityInput input, std::optional<Guid> id,
+                                 Done<WriteResult> done) {
+  auto cat = catalog_.Get();
+  auto in = std::make_shared<EntityInput>(std::move(input));
+  RunWrite<WriteResult>(
+      engine_,
+      [this, cat, caller, in, id](storage::Connection& c) -> Result<WriteResult> {
+        Writer w(*this, c, *cat, caller);
+        ASSIGN_OR_RETURN(Guid rid, w.Create(*in, id));
+        return WriteResult{rid, true};
+      },
+      std::move(done));
+}
+
+void OrganizationService::Upsert(const CallerContext& caller, EntityInput input, RecordKey key, UpsertMode mode,
+                                 std::optional<int64_t> if_match_version, Done<WriteResult> done) {
+  auto cat = catalog_.Get();
+  auto in = std::make_shared<EntityInput>(std::move(input));
+  RunWrite<WriteResult>(
+      engine_,
+      [this, cat, caller, in, key = std::move(key), mode, if_match_version](storage::Connection& c) {
+        Writer w(*this, c, *cat, caller);
+        return w.Upsert(*in, key, mode, if_match_version);
+      },
+      std::move(done));
+}
+
+void OrganizationService::Delete(const CallerContext& caller, const Table& table, RecordKey key,
+                                 std::optional<int64_t> if_match_version, Done<Guid> done) {
+  auto cat = catalog_.Get();
+  RunWrite<Guid>(
+      engine_,
+      [this, cat, caller, &table, key = std::move(key), if_match_version](storage::Connection& c) -> Result<Guid> {
+        Writer w(*this, c, *cat, caller);
+        KeySql k;
+        ASSIGN_OR_RETURN(auto found, w.Find(table, key, &k));
+        if (!found) return NotFoundFor(table, k);
+        if (if_match_version && *if_match_version != found->second)
+          return Status(Code::kFailedPrecondition,
+                        "The version of the existing record doesn't match the RowVersion property provided.",
+                        err::kConcurrencyVersionMismatch);
+        RETURN_IF_ERROR(w.Delete(table, found->first));
+        return found->first;
+      },
+      std::move(done));
+}
+
+void OrganizationService::SetReference(const CallerContext& caller, const Table& table, RecordKey key,
+                                       const NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done) {
+  auto cat = catalog_.Get();
+  EntityInput in;
+  in.table = &table;
+  in.binds.push_back(EntityInput::Bind{&nav, std::move(target)});
+  auto input = std::make_shared<EntityInput>(std::move(in));
+  RunWrite<Guid>(
+      engine_,
+      [this, cat, caller, input, key = std::move(key)](storage::Connection& c) -> Result<Guid> {
+        Writer w(*this, c, *cat, caller);
+        ASSIGN_OR_RETURN(WriteResult r, w.Upsert(*input, key, UpsertMode::kUpdateOnly, std::nullopt));
+        return r.id;
+      },
+      std::move(done));
+}
+
+void OrganizationService::Associate(const CallerContext& caller, const Table& table, RecordKey key,
+                                    const NavProperty& nav, BindTarget related, bool associate, Done<Guid> done) {
+  auto cat = catalog_.Get();
+  RunWrite<Guid>(
+      engine_,
+      [this, cat, caller, &table, &nav, key = std::move(key), related = std::move(related),
+       associate](storage::Connection& c) -> Result<Guid> {
+        Writer w(*this, c, *cat, caller);
+        KeySql k;
+        ASSIGN_OR_RETURN(auto found, w.Find(table, key, &k));
+        if (!found) return NotFoundFor(table, k);
+        ASSIGN_OR_RETURN(Guid other, w.ResolveBind(related));
+        RETURN_IF_ERROR(w.Link(table, found->first, nav, other, associate));
+        return found->first;
+      },
+      std::move(done));
+}
+
+}  // namespace tributary::data

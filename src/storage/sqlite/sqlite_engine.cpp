@@ -1,0 +1,334 @@
+// SQLite implementation of the storage engine: one writer thread that commits queued jobs
+// together (group commit), and a pool of read connections (WAL snapshots).
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "tributary/storage/engine.h"
+
+namespace tributary::storage {
+namespace {
+
+Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg(what);
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) {
+    return {Code::kAlreadyExists, msg, err::kDuplicateRecord};
+  }
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return {Code::kUnavailable, msg, err::kInternalError};
+  if (primary == SQLITE_TOOBIG) return {Code::kInvalidArgument, msg, err::kPayloadError};
+  return Internal(msg);
+}
+
+class SqliteRow final : public Row {
+ public:
+  explicit SqliteRow(sqlite3_stmt* s) : s_(s) {}
+  int size() const override { return sqlite3_column_count(s_); }
+  ValueKind kind(int i) const override {
+    switch (sqlite3_column_type(s_, i)) {
+      case SQLITE_INTEGER: return ValueKind::kInt;
+      case SQLITE_FLOAT: return ValueKind::kReal;
+      case SQLITE_TEXT: return ValueKind::kText;
+      case SQLITE_BLOB: return ValueKind::kBlob;
+      default: return ValueKind::kNull;
+    }
+  }
+  int64_t Int(int i) const override { return sqlite3_column_int64(s_, i); }
+  double Real(int i) const override { return sqlite3_column_double(s_, i); }
+  std::string_view Text(int i) const override {
+    const void* p = sqlite3_column_blob(s_, i);
+    int n = sqlite3_column_bytes(s_, i);
+    return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, st] : cache_) sqlite3_finalize(st);
+    sqlite3_close_v2(db_);
+  }
+
+  Result<int64_t> Exec(std::string_view sql, std::span<const SqlValue> params = {}) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+    RETURN_IF_ERROR(Bind(st, params));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "statement failed");
+    return static_cast<int64_t>(sqlite3_changes64(db_));
+  }
+
+  Status Query(std::string_view sql, std::span<const SqlValue> params, const RowCallback& on_row) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+    RETURN_IF_ERROR(Bind(st, params));
+    SqliteRow row(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      if (!on_row(row)) {
+        rc = SQLITE_DONE;
+        break;
+      }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "query failed");
+    return Status::Ok();
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    std::string s(sql);
+    char* errmsg = nullptr;
+    int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &errmsg);
+    if (rc != SQLITE_OK) {
+      std::string m = errmsg ? errmsg : sqlite3_errstr(rc);
+      sqlite3_free(errmsg);
+      return Internal("schema statement failed: " + m);
+    }
+    // DDL may invalidate cached statements' assumptions; SQLite re-prepares them itself.
+    return Status::Ok();
+  }
+
+  sqlite3* db() const { return db_; }
+
+ private:
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it != cache_.end()) return it->second;
+    if (cache_.size() >= kMaxCached) {
+      for (auto& [k, st] : cache_) sqlite3_finalize(st);
+      cache_.clear();
+    }
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
+                                nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db_, rc, "prepare failed");
+    cache_.emplace(std::string(sql), st);
+    return st;
+  }
+
+  Status Bind(sqlite3_stmt* st, std::span<const SqlValue> params) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i + 1);
+      int rc = std::visit(
+          [&](const auto& v) -> int {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::monostate>) return sqlite3_bind_null(st, idx);
+            else if constexpr (std::is_same_v<T, int64_t>) return sqlite3_bind_int64(st, idx, v);
+            else if constexpr (std::is_same_v<T, double>) return sqlite3_bind_double(st, idx, v);
+            else if constexpr (std::is_same_v<T, std::string>)
+              return sqlite3_bind_text64(st, idx, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+            else return sqlite3_bind_blob64(st, idx, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT);
+          },
+          params[i]);
+      if (rc != SQLITE_OK) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return SqliteError(db_, rc, "bind failed");
+      }
+    }
+    return Status::Ok();
+  }
+
+  static constexpr size_t kMaxCached = 2048;
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+Result<std::unique_ptr<SqliteConnection>> OpenConnection(const SqliteOptions& o, bool writer) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(o.path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = SqliteError(db, rc, "cannot open " + o.path);
+    sqlite3_close_v2(db);
+    return s;
+  }
+  auto conn = std::make_unique<SqliteConnection>(db);
+  sqlite3_busy_timeout(db, 10000);
+  std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;";
+  pragmas += o.synchronous_full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
+  if (!writer) pragmas += "PRAGMA query_only=1;";
+  RETURN_IF_ERROR(conn->ExecScript(pragmas));
+  return conn;
+}
+
+struct Job {
+  WriteFn fn;
+  WriteDone done;
+};
+
+class SqliteEngine final : public Engine {
+ public:
+  SqliteEngine(SqliteOptions o, std::unique_ptr<SqliteConnection> writer)
+      : options_(std::move(o)), writer_conn_(std::move(writer)) {
+    thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteEngine() override {
+    Shutdown();
+    for (auto* c : idle_readers_) delete c;
+  }
+
+  ReadLease Read() override {
+    Connection* c = nullptr;
+    {
+      std::lock_guard lock(read_mu_);
+      if (!idle_readers_.empty()) {
+        c = idle_readers_.back();
+        idle_readers_.pop_back();
+      }
+    }
+    if (!c) {
+      auto opened = OpenConnection(options_, false);
+      if (!opened.ok()) {
+        // Cannot open another reader (file descriptors exhausted?): fall back to a blocking wait.
+        std::unique_lock lock(read_mu_);
+        read_cv_.wait(lock, [this] { return !idle_readers_.empty(); });
+        c = idle_readers_.back();
+        idle_readers_.pop_back();
+      } else {
+        c = opened->release();
+      }
+    }
+    return ReadLease(c, [this](Connection* conn) {
+      std::lock_guard lock(read_mu_);
+      if (idle_readers_.size() >= static_cast<size_t>(options_.read_connections) * 4) {
+        delete conn;
+        return;
+      }
+      idle_readers_.push_back(conn);
+      read_cv_.notify_one();
+    });
+  }
+
+  void Write(WriteFn fn, WriteDone done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_) {
+        queue_.push_back(Job{std::move(fn), std::move(done)});
+        cv_.notify_one();
+        return;
+      }
+    }
+    done(Status(Code::kUnavailable, "the store is shutting down"));
+  }
+
+  void SetPreCommitHook(std::function<Status(Connection&)> hook) override { hook_ = std::move(hook); }
+
+  void Shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    writer_conn_.reset();
+  }
+
+  EngineStats stats() const override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  void WriterLoop() {
+    std::vector<Job> batch;
+    std::vector<Status> results;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      RunBatch(batch, results);
+      {
+        std::lock_guard lock(mu_);
+        stats_.commits++;
+        stats_.jobs += batch.size();
+        stats_.max_batch = std::max<uint64_t>(stats_.max_batch, batch.size());
+      }
+      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+      batch.clear();
+      results.clear();
+    }
+  }
+
+  void RunBatch(std::vector<Job>& batch, std::vector<Status>& results) {
+    SqliteConnection& c = *writer_conn_;
+    auto begin = c.Exec("BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      for (size_t i = 0; i < batch.size(); ++i) results.push_back(begin.status());
+      return;
+    }
+    bool any_ok = false;
+    for (auto& job : batch) {
+      (void)c.Exec("SAVEPOINT job");
+      Status s = job.fn(c);
+      if (s.ok()) {
+        auto rel = c.Exec("RELEASE job");
+        if (!rel.ok()) s = rel.status();
+        else any_ok = true;
+      }
+      if (!s.ok()) {
+        (void)c.Exec("ROLLBACK TO job");
+        (void)c.Exec("RELEASE job");
+      }
+      results.push_back(std::move(s));
+    }
+    Status commit_status;
+    if (any_ok && hook_) commit_status = hook_(c);
+    if (commit_status.ok()) {
+      auto r = c.Exec("COMMIT");
+      if (!r.ok()) commit_status = r.status();
+    }
+    if (!commit_status.ok()) {
+      (void)c.Exec("ROLLBACK");
+      for (auto& r : results)
+        if (r.ok()) r = commit_status;
+    }
+  }
+
+  SqliteOptions options_;
+  std::unique_ptr<SqliteConnection> writer_conn_;
+  std::function<Status(Connection&)> hook_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  EngineStats stats_;
+  std::thread thread_;
+
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::vector<Connection*> idle_readers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> OpenSqlite(const SqliteOptions& options) {
+  ASSIGN_OR_RETURN(auto writer, OpenConnection(options, true));
+  return std::unique_ptr<Engine>(std::make_unique<SqliteEngine>(options, std::move(writer)));
+}
+
+}  // namespace tributary::storage
