@@ -626,4 +626,21 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   return n;
 }
 
+std::optional<std::string> OrganizationService::PrimaryName(const std::string& table, const Guid& id) {
+  auto cat = catalog_.Get();
+  const Table* t = cat->FindTable(table);
+  if (!t || t->primary_name.empty()) return std::nullopt;
+  std::optional<std::string> name;
+  auto conn = engine_.Read();
+  std::vector<storage::SqlValue> p = {id.ToString()};
+  Status s = conn->Query("SELECT " + Q(t->primary_name) + " FROM " + Q(t->sql_table) + " WHERE " +
+                             Q(t->PrimaryId()->sql_name) + " = ?",
+                         p, [&](const storage::Row& r) {
+                           if (!r.is_null(0)) name = std::string(r.Text(0));
+                           return false;
+                         });
+  if (!s.ok()) return std::nullopt;
+  return name;
+}
+
 }  // namespace tributary::data

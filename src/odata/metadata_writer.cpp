@@ -401,7 +401,8 @@ constexpr EntityProperty kEntityProperties[] = {
     {"LogicalCollectionName", [](JsonWriter& w, const Table& t) { w.String(t.entity_set_name); }},
     {"CollectionSchemaName",
      [](JsonWriter& w, const Table& t) { w.String(CollectionSchemaName(t)); }},
-    {"PrimaryIdAttribute", [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_id); }},
+    {"PrimaryIdAttribute",
+     [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_id); }},
     {"PrimaryNameAttribute",
      [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_name); }},
     {"ObjectTypeCode", [](JsonWriter& w, const Table& t) { w.Int(t.object_type_code); }},
@@ -454,8 +455,8 @@ void WriteEntityMembers(JsonWriter& w, const Table& t, const std::vector<std::st
 using TypeMask = uint32_t;
 constexpr TypeMask Bit(ColumnType t) { return TypeMask{1} << static_cast<unsigned>(t); }
 constexpr TypeMask kAllTypes = (Bit(ColumnType::kOwner) << 1) - 1;
-constexpr TypeMask kLookupTypes = Bit(ColumnType::kLookup) | Bit(ColumnType::kCustomer) |
-                                  Bit(ColumnType::kOwner);
+constexpr TypeMask kLookupTypes =
+    Bit(ColumnType::kLookup) | Bit(ColumnType::kCustomer) | Bit(ColumnType::kOwner);
 constexpr TypeMask kEnumTypes = Bit(ColumnType::kChoice) | Bit(ColumnType::kMultiChoice) |
                                 Bit(ColumnType::kState) | Bit(ColumnType::kStatus);
 constexpr TypeMask kNumberTypes = Bit(ColumnType::kInteger) | Bit(ColumnType::kBigInt) |
@@ -741,7 +742,9 @@ Result<ResolvedAttributeQuery> ResolveAttributeQuery(const AttributeQuery& query
   }
   // Without a cast, any property of any attribute type is accepted; with one, only properties
   // that every attribute of the cast type has.
-  auto known = [&](TypeMask types) { return lenient || (types & resolved.types) == resolved.types; };
+  auto known = [&](TypeMask types) {
+    return lenient || (types & resolved.types) == resolved.types;
+  };
   for (const std::string& name : query.select) {
     const auto it = std::find_if(std::begin(kAttributeProperties), std::end(kAttributeProperties),
                                  [&name](const AttributeProperty& p) { return p.name == name; });
@@ -760,8 +763,8 @@ Result<ResolvedAttributeQuery> ResolveAttributeQuery(const AttributeQuery& query
 
 // One option of an OptionSetMetadata; `extra` writes the subtype members (state/status).
 template <typename Extra>
-void WriteOption(JsonWriter& w, int value, std::string_view label, const Guid& set_id,
-                 bool managed, std::string_view odata_type, Extra&& extra) {
+void WriteOption(JsonWriter& w, int value, std::string_view label, const Guid& set_id, bool managed,
+                 std::string_view odata_type, Extra&& extra) {
   w.BeginObject();
   if (!odata_type.empty()) {
     w.Key("@odata.type");
@@ -794,6 +797,15 @@ void WriteOption(JsonWriter& w, int value, std::string_view label, const Guid& s
 const Column* StatusColumn(const Table& t) {
   for (const auto& c : t.columns) {
     if (c->type == ColumnType::kStatus) return c.get();
+  }
+  return nullptr;
+}
+
+// The default status of a state: the first status option that belongs to it.
+const catalog::Option* DefaultStatus(const Column* status, int state) {
+  if (status == nullptr || status->options == nullptr) return nullptr;
+  for (const catalog::Option& o : status->options->options) {
+    if (o.state == state) return &o;
   }
   return nullptr;
 }
@@ -859,38 +871,28 @@ void WriteOptionSet(JsonWriter& w, const Table& t, const Column& c) {
   for (const catalog::Option& o : set->options) {
     switch (c.type) {
       case ColumnType::kState:
-        WriteOption(w, o.value, o.label, set_id, managed, "#Microsoft.Dynamics.CRM.StateOptionMetadata",
-                    [&] {
+        WriteOption(w, o.value, o.label, set_id, managed,
+                    "#Microsoft.Dynamics.CRM.StateOptionMetadata", [&] {
                       w.Key("InvariantName");
                       w.String(o.label);
                       w.Key("DefaultStatus");
-                      const catalog::Option* first = nullptr;
-                      if (status && status->options) {
-                        for (const catalog::Option& s : status->options->options) {
-                          if (s.state == o.value) {
-                            first = &s;
-                            break;
-                          }
-                        }
-                      }
-                      if (first) {
-                        w.Int(first->value);
+                      if (const catalog::Option* s = DefaultStatus(status, o.value)) {
+                        w.Int(s->value);
                       } else {
                         w.Null();
                       }
                     });
         break;
       case ColumnType::kStatus:
-        WriteOption(w, o.value, o.label, set_id, managed, "#Microsoft.Dynamics.CRM.StatusOptionMetadata",
-                    [&] {
+        WriteOption(w, o.value, o.label, set_id, managed,
+                    "#Microsoft.Dynamics.CRM.StatusOptionMetadata", [&] {
                       w.Key("State");
                       w.Int(o.state);
                       w.Key("TransitionData");
                       w.Null();
                     });
         break;
-      default:
-        WriteOption(w, o.value, o.label, set_id, managed, {}, no_extra);
+      default: WriteOption(w, o.value, o.label, set_id, managed, {}, no_extra);
     }
   }
   w.EndArray();
@@ -989,14 +991,16 @@ std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations) {
 std::string WriteCsdl(TableList tables, bool annotations) {
   std::string out = R"(<?xml version="1.0" encoding="utf-8"?>)";
   XmlWriter x(out);
-  x.Open("edmx:Edmx", {{"Version", "4.0"}, {"xmlns:edmx", "http://docs.oasis-open.org/odata/ns/edmx"}});
-  x.Open("edmx:Reference",
-         {{"Uri", "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"}});
-  x.Empty("edmx:Include", {{"Namespace", "Org.OData.Core.V1"}, {"Alias", "Core"}});
-  x.Close();
+  x.Open("edmx:Edmx",
+         {{"Version", "4.0"}, {"xmlns:edmx", "http://docs.oasis-open.org/odata/ns/edmx"}});
   x.Open("edmx:Reference",
          {{"Uri",
-           "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml"}});
+           "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"}});
+  x.Empty("edmx:Include", {{"Namespace", "Org.OData.Core.V1"}, {"Alias", "Core"}});
+  x.Close();
+  x.Open("edmx:Reference", {{"Uri",
+                             "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/"
+                             "Org.OData.Capabilities.V1.xml"}});
   x.Empty("edmx:Include", {{"Namespace", "Org.OData.Capabilities.V1"}, {"Alias", "Capabilities"}});
   x.Close();
   x.Open("edmx:DataServices");
@@ -1005,7 +1009,8 @@ std::string WriteCsdl(TableList tables, bool annotations) {
                     {"xmlns", "http://docs.oasis-open.org/odata/ns/edm"}});
 
   x.Empty("EntityType", {{"Name", "crmbaseentity"}, {"Abstract", "true"}});
-  x.Open("EntityType", {{"Name", "principal"}, {"BaseType", "mscrm.crmbaseentity"}, {"Abstract", "true"}});
+  x.Open("EntityType",
+         {{"Name", "principal"}, {"BaseType", "mscrm.crmbaseentity"}, {"Abstract", "true"}});
   x.Open("Key");
   x.Empty("PropertyRef", {{"Name", "ownerid"}});
   x.Close();

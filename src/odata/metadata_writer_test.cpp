@@ -172,15 +172,17 @@ class MetadataWriterTest : public ::testing::Test {
     team_.primary_name = "name";
 
     InitTable(contact_, "contact", "Contact", "contacts", "contactid", 2, "Contact");
-    Add(contact_, "contactid", ColumnType::kUniqueIdentifier, [](Column& c) { c.is_primary_id = true; });
+    Add(contact_, "contactid", ColumnType::kUniqueIdentifier,
+        [](Column& c) { c.is_primary_id = true; });
     Add(contact_, "fullname", ColumnType::kString, [](Column& c) {
       c.max_length = 160;
       c.is_primary_name = true;
       c.valid_for_create = c.valid_for_update = false;
     });
-    contact_parentcustomerid_ = Add(contact_, "parentcustomerid", ColumnType::kCustomer, [](Column& c) {
-      c.targets = {"account", "contact"};
-    });
+    contact_parentcustomerid_ =
+        Add(contact_, "parentcustomerid", ColumnType::kCustomer, [](Column& c) {
+          c.targets = {"account", "contact"};
+        });
     Add(contact_, "birthdate", ColumnType::kDateTime,
         [](Column& c) { c.behavior = catalog::DateBehavior::kDateOnly; });
     contact_.primary_name = "fullname";
@@ -211,9 +213,8 @@ class MetadataWriterTest : public ::testing::Test {
       c.min_value = 0;
       c.max_value = 1000000;
     });
-    Add(account_, "versionnumber", ColumnType::kBigInt, [](Column& c) {
-      c.valid_for_create = c.valid_for_update = false;
-    });
+    Add(account_, "versionnumber", ColumnType::kBigInt,
+        [](Column& c) { c.valid_for_create = c.valid_for_update = false; });
     Add(account_, "exchangerate", ColumnType::kDecimal, [](Column& c) { c.precision = 10; });
     Add(account_, "new_score", ColumnType::kDouble, [](Column& c) {
       c.precision = 2;
@@ -233,7 +234,8 @@ class MetadataWriterTest : public ::testing::Test {
     industry_->metadata_id = G(0x51);
     industry_->is_global = true;
     industry_->options = {{1, "Accounting"}, {2, "Agriculture & Farming"}};
-    Add(account_, "industrycode", ColumnType::kChoice, [this](Column& c) { c.options = industry_; });
+    Add(account_, "industrycode", ColumnType::kChoice,
+        [this](Column& c) { c.options = industry_; });
     Add(account_, "new_tags", ColumnType::kMultiChoice, [](Column& c) {
       auto set = std::make_shared<catalog::OptionSet>();
       set->name = "account_new_tags";
@@ -255,14 +257,15 @@ class MetadataWriterTest : public ::testing::Test {
       set->options = {{1, "Active", 0}, {2, "Inactive", 1}};
       c.options = set;
     });
-    Add(account_, "createdon", ColumnType::kDateTime, [](Column& c) {
-      c.valid_for_create = c.valid_for_update = false;
-    });
-    Add(account_, "new_extid", ColumnType::kUniqueIdentifier, [](Column& c) { c.is_custom = true; });
+    Add(account_, "createdon", ColumnType::kDateTime,
+        [](Column& c) { c.valid_for_create = c.valid_for_update = false; });
+    Add(account_, "new_extid", ColumnType::kUniqueIdentifier,
+        [](Column& c) { c.is_custom = true; });
     account_primarycontactid_ = Add(account_, "primarycontactid", ColumnType::kLookup,
                                     [](Column& c) { c.targets = {"contact"}; });
-    account_ownerid_ = Add(account_, "ownerid", ColumnType::kOwner,
-                           [](Column& c) { c.targets = {"systemuser", "team"}; });
+    account_ownerid_ = Add(account_, "ownerid", ColumnType::kOwner, [](Column& c) {
+      c.targets = {"systemuser", "team"};
+    });
     account_.keys.push_back({"accountnumber_key", "AccountNumberKey", G(0x60), {"accountnumber"}});
 
     // account.primarycontactid → contact (1:N account_primary_contact).
@@ -392,14 +395,22 @@ void ExpectQueryError(const Status& s, std::string_view message) {
 TEST_F(MetadataWriterTest, EdmTypes) {
   Column c;
   const std::pair<ColumnType, std::string_view> cases[] = {
-      {ColumnType::kString, "Edm.String"},       {ColumnType::kMemo, "Edm.String"},
-      {ColumnType::kMultiChoice, "Edm.String"},  {ColumnType::kInteger, "Edm.Int32"},
-      {ColumnType::kChoice, "Edm.Int32"},        {ColumnType::kState, "Edm.Int32"},
-      {ColumnType::kStatus, "Edm.Int32"},        {ColumnType::kBigInt, "Edm.Int64"},
-      {ColumnType::kDecimal, "Edm.Decimal"},     {ColumnType::kMoney, "Edm.Decimal"},
-      {ColumnType::kDouble, "Edm.Double"},       {ColumnType::kBoolean, "Edm.Boolean"},
-      {ColumnType::kDateTime, "Edm.DateTimeOffset"}, {ColumnType::kUniqueIdentifier, "Edm.Guid"},
-      {ColumnType::kLookup, "Edm.Guid"},         {ColumnType::kCustomer, "Edm.Guid"},
+      {ColumnType::kString, "Edm.String"},
+      {ColumnType::kMemo, "Edm.String"},
+      {ColumnType::kMultiChoice, "Edm.String"},
+      {ColumnType::kInteger, "Edm.Int32"},
+      {ColumnType::kChoice, "Edm.Int32"},
+      {ColumnType::kState, "Edm.Int32"},
+      {ColumnType::kStatus, "Edm.Int32"},
+      {ColumnType::kBigInt, "Edm.Int64"},
+      {ColumnType::kDecimal, "Edm.Decimal"},
+      {ColumnType::kMoney, "Edm.Decimal"},
+      {ColumnType::kDouble, "Edm.Double"},
+      {ColumnType::kBoolean, "Edm.Boolean"},
+      {ColumnType::kDateTime, "Edm.DateTimeOffset"},
+      {ColumnType::kUniqueIdentifier, "Edm.Guid"},
+      {ColumnType::kLookup, "Edm.Guid"},
+      {ColumnType::kCustomer, "Edm.Guid"},
       {ColumnType::kOwner, "Edm.Guid"},
   };
   for (const auto& [type, edm] : cases) {
@@ -446,13 +457,16 @@ TEST_F(MetadataWriterTest, CsdlIsWellFormed) {
 
 TEST_F(MetadataWriterTest, CsdlEnvelopeAndBaseTypes) {
   const std::string csdl = WriteCsdl(tables_, false);
-  EXPECT_TRUE(csdl.starts_with(R"(<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0")"));
-  EXPECT_NE(csdl.find(R"(<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm")"), std::string::npos);
-  EXPECT_NE(csdl.find(R"(<EntityType Name="crmbaseentity" Abstract="true"/>)"), std::string::npos);
-  EXPECT_NE(csdl.find(R"(<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true">)"
-                      R"(<Key><PropertyRef Name="ownerid"/></Key>)"
-                      R"(<Property Name="ownerid" Type="Edm.Guid"/></EntityType>)"),
+  EXPECT_TRUE(
+      csdl.starts_with(R"(<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0")"));
+  EXPECT_NE(csdl.find(R"(<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm")"),
             std::string::npos);
+  EXPECT_NE(csdl.find(R"(<EntityType Name="crmbaseentity" Abstract="true"/>)"), std::string::npos);
+  EXPECT_NE(
+      csdl.find(R"(<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true">)"
+                R"(<Key><PropertyRef Name="ownerid"/></Key>)"
+                R"(<Property Name="ownerid" Type="Edm.Guid"/></EntityType>)"),
+      std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlEntityTypeKeyAndProperties) {
@@ -503,19 +517,21 @@ TEST_F(MetadataWriterTest, CsdlNavigationProperties) {
                          R"(<ReferentialConstraint Property="_ownerid_value" )"
                          R"(ReferencedProperty="ownerid"/></NavigationProperty>)"),
             std::string::npos);
-  EXPECT_NE(account.find(R"(<NavigationProperty Name="contact_customer_accounts" )"
-                         R"x(Type="Collection(mscrm.contact)" Partner="parentcustomerid_account"/>)x"),
-            std::string::npos);
+  EXPECT_NE(
+      account.find(R"(<NavigationProperty Name="contact_customer_accounts" )"
+                   R"x(Type="Collection(mscrm.contact)" Partner="parentcustomerid_account"/>)x"),
+      std::string::npos);
   EXPECT_NE(account.find(R"(<NavigationProperty Name="new_account_contact" )"
                          R"x(Type="Collection(mscrm.contact)" Partner="new_account_contact"/>)x"),
             std::string::npos);
 
   const std::string contact = Slice(csdl, R"(<EntityType Name="contact")", "</EntityType>");
-  EXPECT_NE(contact.find(R"(<NavigationProperty Name="parentcustomerid_account" Type="mscrm.account" )"
-                         R"(Partner="contact_customer_accounts">)"
-                         R"(<ReferentialConstraint Property="_parentcustomerid_value" )"
-                         R"(ReferencedProperty="accountid"/></NavigationProperty>)"),
-            std::string::npos);
+  EXPECT_NE(
+      contact.find(R"(<NavigationProperty Name="parentcustomerid_account" Type="mscrm.account" )"
+                   R"(Partner="contact_customer_accounts">)"
+                   R"(<ReferentialConstraint Property="_parentcustomerid_value" )"
+                   R"(ReferencedProperty="accountid"/></NavigationProperty>)"),
+      std::string::npos);
   EXPECT_NE(contact.find(R"(<NavigationProperty Name="account_primary_contact" )"
                          R"x(Type="Collection(mscrm.account)" Partner="primarycontactid"/>)x"),
             std::string::npos);
@@ -528,11 +544,11 @@ TEST_F(MetadataWriterTest, CsdlPartnersAreReciprocal) {
   for (const Table* t : tables_) {
     for (const NavProperty& nav : t->navs) {
       if (nav.target == nullptr || nav.relationship == nullptr) continue;
-      const std::string type = Slice(csdl, "<EntityType Name=\"" + nav.target->logical_name + "\"",
-                                     "</EntityType>");
+      const std::string type =
+          Slice(csdl, "<EntityType Name=\"" + nav.target->logical_name + "\"", "</EntityType>");
       std::string partner;
-      const std::string self = Slice(csdl, "<EntityType Name=\"" + t->logical_name + "\"",
-                                     "</EntityType>");
+      const std::string self =
+          Slice(csdl, "<EntityType Name=\"" + t->logical_name + "\"", "</EntityType>");
       const std::string element = Slice(self, "<NavigationProperty Name=\"" + nav.name + "\"", ">");
       const size_t p = element.find("Partner=\"");
       ASSERT_NE(p, std::string::npos) << element;
@@ -558,21 +574,27 @@ TEST_F(MetadataWriterTest, CsdlPrincipalDerivedTypesInheritTheKey) {
 
 TEST_F(MetadataWriterTest, CsdlFunctionsAndContainer) {
   const std::string csdl = WriteCsdl(tables_, false);
-  for (std::string_view s : {
-           R"(<ComplexType Name="WhoAmIResponse"><Property Name="BusinessUnitId" Type="Edm.Guid" Nullable="false"/>)"
-           R"(<Property Name="UserId" Type="Edm.Guid" Nullable="false"/>)"
-           R"(<Property Name="OrganizationId" Type="Edm.Guid" Nullable="false"/></ComplexType>)",
-           R"(<ComplexType Name="RetrieveVersionResponse"><Property Name="Version" Type="Edm.String"/></ComplexType>)",
-           R"(<Function Name="WhoAmI" IsBound="false"><ReturnType Type="mscrm.WhoAmIResponse" Nullable="false"/></Function>)",
-           R"(<Function Name="RetrieveVersion" IsBound="false"><ReturnType Type="mscrm.RetrieveVersionResponse" Nullable="false"/></Function>)",
-           R"(<EntityContainer Name="System">)",
-           R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account">)"
-           R"(<NavigationPropertyBinding Path="primarycontactid" Target="contacts"/>)",
-           R"(<NavigationPropertyBinding Path="contact_customer_accounts" Target="contacts"/>)",
-           R"(<EntitySet Name="systemusers" EntityType="Microsoft.Dynamics.CRM.systemuser"/>)",
-           R"(<FunctionImport Name="WhoAmI" Function="Microsoft.Dynamics.CRM.WhoAmI"/>)",
-           R"(<FunctionImport Name="RetrieveVersion" Function="Microsoft.Dynamics.CRM.RetrieveVersion"/>)",
-       }) {
+  const std::string_view expected[] = {
+      R"(<ComplexType Name="WhoAmIResponse">)"
+      R"(<Property Name="BusinessUnitId" Type="Edm.Guid" Nullable="false"/>)"
+      R"(<Property Name="UserId" Type="Edm.Guid" Nullable="false"/>)"
+      R"(<Property Name="OrganizationId" Type="Edm.Guid" Nullable="false"/></ComplexType>)",
+      R"(<ComplexType Name="RetrieveVersionResponse">)"
+      R"(<Property Name="Version" Type="Edm.String"/></ComplexType>)",
+      R"(<Function Name="WhoAmI" IsBound="false">)"
+      R"(<ReturnType Type="mscrm.WhoAmIResponse" Nullable="false"/></Function>)",
+      R"(<Function Name="RetrieveVersion" IsBound="false">)"
+      R"(<ReturnType Type="mscrm.RetrieveVersionResponse" Nullable="false"/></Function>)",
+      R"(<EntityContainer Name="System">)",
+      R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account">)"
+      R"(<NavigationPropertyBinding Path="primarycontactid" Target="contacts"/>)",
+      R"(<NavigationPropertyBinding Path="contact_customer_accounts" Target="contacts"/>)",
+      R"(<EntitySet Name="systemusers" EntityType="Microsoft.Dynamics.CRM.systemuser"/>)",
+      R"(<FunctionImport Name="WhoAmI" Function="Microsoft.Dynamics.CRM.WhoAmI"/>)",
+      R"(<FunctionImport Name="RetrieveVersion" )"
+      R"(Function="Microsoft.Dynamics.CRM.RetrieveVersion"/>)",
+  };
+  for (std::string_view s : expected) {
     EXPECT_NE(csdl.find(s), std::string::npos) << s;
   }
   // The polymorphic owner has no single target set to bind.
@@ -585,8 +607,9 @@ TEST_F(MetadataWriterTest, CsdlBindsOnlyListedTargets) {
   const std::string csdl = WriteCsdl(only_account, false);
   EXPECT_EQ(CheckXml(csdl), "");
   EXPECT_EQ(csdl.find("NavigationPropertyBinding"), std::string::npos);
-  EXPECT_NE(csdl.find(R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account"/>)"),
-            std::string::npos);
+  EXPECT_NE(
+      csdl.find(R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account"/>)"),
+      std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlAnnotations) {
@@ -598,27 +621,33 @@ TEST_F(MetadataWriterTest, CsdlAnnotations) {
                          R"(EnumMember="Org.OData.Core.V1.Permission/Read"/></Property>)"),
             std::string::npos)
       << account;
-  EXPECT_NE(account.find(R"(<Property Name="versionnumber" Type="Edm.Int64"><Annotation Term="Org.OData.Core.V1.Computed")"),
+  EXPECT_NE(account.find(R"(<Property Name="versionnumber" Type="Edm.Int64">)"
+                         R"(<Annotation Term="Org.OData.Core.V1.Computed")"),
             std::string::npos);
   // Writable columns are not computed.
   EXPECT_NE(account.find(R"(<Property Name="revenue" Type="Edm.Decimal" Scale="Variable"/>)"),
             std::string::npos);
   // Descriptions are escaped.
-  EXPECT_NE(account.find(R"(<Annotation Term="Org.OData.Core.V1.Description" )"
-                         R"(String="Business that represents a customer &amp; &lt;partner&gt; &quot;A&quot;"/>)"),
-            std::string::npos)
+  EXPECT_NE(
+      account.find(
+          R"(<Annotation Term="Org.OData.Core.V1.Description" )"
+          R"(String="Business that represents a customer &amp; &lt;partner&gt; &quot;A&quot;"/>)"),
+      std::string::npos)
       << account;
   EXPECT_NE(account.find(R"(String="Type the company &lt;or&gt; business name &amp; more")"),
             std::string::npos);
 
   const std::string accounts = Slice(csdl, R"(<EntitySet Name="accounts")", "</EntitySet>");
-  EXPECT_NE(accounts.find(R"(<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking">)"
-                          R"(<Record><PropertyValue Property="Supported" Bool="true"/></Record></Annotation>)"),
-            std::string::npos)
+  EXPECT_NE(
+      accounts.find(
+          R"(<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking">)"
+          R"(<Record><PropertyValue Property="Supported" Bool="true"/></Record></Annotation>)"),
+      std::string::npos)
       << accounts;
   const std::string contacts = Slice(csdl, R"(<EntitySet Name="contacts")", "</EntitySet>");
   EXPECT_EQ(contacts.find("ChangeTracking"), std::string::npos);
-  EXPECT_NE(csdl.find(R"(<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>)"), std::string::npos);
+  EXPECT_NE(csdl.find(R"(<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>)"),
+            std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlEscapesControlCharactersAndQuotes) {
@@ -637,14 +666,26 @@ TEST_F(MetadataWriterTest, EntityDefinitionsAllProperties) {
   ASSERT_EQ(doc.Find("value")->as_array().size(), 4u);
   const Json* account = Row(doc, "account");
   ASSERT_NE(account, nullptr);
-  EXPECT_EQ(Keys(*account),
-            (std::vector<std::string>{
-                "MetadataId", "LogicalName", "SchemaName", "EntitySetName", "LogicalCollectionName",
-                "CollectionSchemaName", "PrimaryIdAttribute", "PrimaryNameAttribute",
-                "ObjectTypeCode", "IsCustomEntity", "IsActivity", "IsIntersect",
-                "ChangeTrackingEnabled", "IsOptimisticConcurrencyEnabled", "OwnershipType",
-                "DisplayName", "DisplayCollectionName", "Description", "IsValidForAdvancedFind",
-                "IconVectorName"}));
+  EXPECT_EQ(Keys(*account), (std::vector<std::string>{"MetadataId",
+                                                      "LogicalName",
+                                                      "SchemaName",
+                                                      "EntitySetName",
+                                                      "LogicalCollectionName",
+                                                      "CollectionSchemaName",
+                                                      "PrimaryIdAttribute",
+                                                      "PrimaryNameAttribute",
+                                                      "ObjectTypeCode",
+                                                      "IsCustomEntity",
+                                                      "IsActivity",
+                                                      "IsIntersect",
+                                                      "ChangeTrackingEnabled",
+                                                      "IsOptimisticConcurrencyEnabled",
+                                                      "OwnershipType",
+                                                      "DisplayName",
+                                                      "DisplayCollectionName",
+                                                      "Description",
+                                                      "IsValidForAdvancedFind",
+                                                      "IconVectorName"}));
   EXPECT_EQ(Str(*account, "MetadataId"), G(1).ToString());
   EXPECT_EQ(Str(*account, "SchemaName"), "Account");
   EXPECT_EQ(Str(*account, "EntitySetName"), "accounts");
@@ -670,8 +711,8 @@ TEST_F(MetadataWriterTest, EntityDefinitionLabels) {
   const Json& label = *account.Find("DisplayName");
   const auto& localized = label.Find("LocalizedLabels")->as_array();
   ASSERT_EQ(localized.size(), 1u);
-  EXPECT_EQ(Keys(localized[0]),
-            (std::vector<std::string>{"Label", "LanguageCode", "IsManaged", "MetadataId", "HasChanged"}));
+  EXPECT_EQ(Keys(localized[0]), (std::vector<std::string>{"Label", "LanguageCode", "IsManaged",
+                                                          "MetadataId", "HasChanged"}));
   EXPECT_EQ(Str(localized[0], "Label"), "Account");
   EXPECT_EQ(localized[0].Find("LanguageCode")->as_int(), 1033);
   EXPECT_TRUE(localized[0].Find("IsManaged")->as_bool());
@@ -719,8 +760,8 @@ TEST_F(MetadataWriterTest, EntityDefinitionsUnknownSelect) {
   const std::string message =
       "Could not find a property named 'entitysetname' on type "
       "'Microsoft.Dynamics.CRM.EntityMetadata'.";
-  ExpectQueryError(WriteEntityDefinitions(tables_, kRoot, {"LogicalName", "entitysetname"}).status(),
-                   message);
+  ExpectQueryError(
+      WriteEntityDefinitions(tables_, kRoot, {"LogicalName", "entitysetname"}).status(), message);
   ExpectQueryError(WriteEntityDefinition(account_, kRoot, {"entitysetname"}).status(), message);
   ExpectQueryError(WriteEntityDefinition(account_, kRoot, {"Attributes"}).status(),
                    "Could not find a property named 'Attributes' on type "
@@ -732,11 +773,13 @@ TEST_F(MetadataWriterTest, CollectionSchemaNameFollowsTheEntitySet) {
   t.logical_name = "new_project";
   t.schema_name = "new_Project";
   t.entity_set_name = "new_projects";
-  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"), "new_Projects");
+  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"),
+            "new_Projects");
   t.logical_name = "opportunity";
   t.schema_name = "Opportunity";
   t.entity_set_name = "opportunities";
-  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"), "Opportunities");
+  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"),
+            "Opportunities");
   const Json row = Parse(WriteEntityDefinition(t, kRoot, {}));
   EXPECT_TRUE(row.Find("PrimaryNameAttribute")->is_null());  // no primary name
 }
@@ -752,7 +795,8 @@ TEST_F(MetadataWriterTest, AttributesTypesAndCommonFields) {
   const struct {
     std::string_view column, odata_type, attribute_type, type_name;
   } cases[] = {
-      {"accountid", "UniqueIdentifierAttributeMetadata", "Uniqueidentifier", "UniqueidentifierType"},
+      {"accountid", "UniqueIdentifierAttributeMetadata", "Uniqueidentifier",
+       "UniqueidentifierType"},
       {"name", "StringAttributeMetadata", "String", "StringType"},
       {"description", "MemoAttributeMetadata", "Memo", "MemoType"},
       {"numberofemployees", "IntegerAttributeMetadata", "Integer", "IntegerType"},
@@ -774,19 +818,22 @@ TEST_F(MetadataWriterTest, AttributesTypesAndCommonFields) {
     ASSERT_NE(row, nullptr) << c.column;
     EXPECT_EQ(Str(*row, "@odata.type"), "#Microsoft.Dynamics.CRM." + std::string(c.odata_type));
     EXPECT_EQ(Str(*row, "AttributeType"), c.attribute_type);
-    EXPECT_EQ(row->Find("AttributeTypeName")->Dump(), R"({"Value":")" + std::string(c.type_name) + R"("})");
+    EXPECT_EQ(row->Find("AttributeTypeName")->Dump(),
+              R"({"Value":")" + std::string(c.type_name) + R"("})");
     EXPECT_EQ(Str(*row, "EntityLogicalName"), "account");
     EXPECT_EQ(Str(*row, "SchemaName"), c.column);
     EXPECT_TRUE(Guid::Parse(Str(*row, "MetadataId")).has_value());
   }
   const Json& name = *Row(doc, "name");
   EXPECT_EQ(name.Find("RequiredLevel")->Dump(),
-            R"({"Value":"ApplicationRequired","CanBeChanged":true,"ManagedPropertyLogicalName":"canmodifyrequirementlevelsettings"})");
+            R"({"Value":"ApplicationRequired","CanBeChanged":true,)"
+            R"("ManagedPropertyLogicalName":"canmodifyrequirementlevelsettings"})");
   EXPECT_EQ(Str(*name.Find("DisplayName")->Find("UserLocalizedLabel"), "Label"), "Account Name");
   EXPECT_TRUE(name.Find("IsPrimaryName")->as_bool());
   EXPECT_FALSE(name.Find("IsPrimaryId")->as_bool());
   EXPECT_TRUE(name.Find("IsValidForCreate")->as_bool());
-  EXPECT_EQ(Row(doc, "accountid")->Find("RequiredLevel")->Find("Value")->as_string(), "SystemRequired");
+  EXPECT_EQ(Row(doc, "accountid")->Find("RequiredLevel")->Find("Value")->as_string(),
+            "SystemRequired");
   EXPECT_FALSE(Row(doc, "accountid")->Find("RequiredLevel")->Find("CanBeChanged")->as_bool());
   EXPECT_TRUE(Row(doc, "accountid")->Find("IsPrimaryId")->as_bool());
   EXPECT_FALSE(Row(doc, "accountid")->Find("IsValidForUpdate")->as_bool());
@@ -841,7 +888,8 @@ TEST_F(MetadataWriterTest, AttributesTypeSpecificFields) {
 TEST_F(MetadataWriterTest, AttributesSelect) {
   const Json doc = Parse(WriteAttributes(account_, kRoot, {"LogicalName", "MaxLength"}));
   EXPECT_EQ(Str(doc, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" +
-                                            G(1).ToString() + ")/Attributes(LogicalName,MaxLength)");
+                                            G(1).ToString() +
+                                            ")/Attributes(LogicalName,MaxLength)");
   EXPECT_EQ(Keys(*Row(doc, "name")),
             (std::vector<std::string>{"@odata.type", "MetadataId", "LogicalName", "MaxLength"}));
   // MaxLength only where it applies.
@@ -864,8 +912,8 @@ TEST_F(MetadataWriterTest, SingleAttribute) {
   const Json some = Parse(WriteAttribute(account_, revenue, kRoot, {"Precision"}));
   EXPECT_EQ(Str(some, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" +
                                              G(1).ToString() + ")/Attributes(Precision)/$entity");
-  EXPECT_EQ(Keys(some), (std::vector<std::string>{"@odata.context", "@odata.type", "MetadataId",
-                                                  "Precision"}));
+  EXPECT_EQ(Keys(some),
+            (std::vector<std::string>{"@odata.context", "@odata.type", "MetadataId", "Precision"}));
   ExpectQueryError(WriteAttribute(account_, revenue, kRoot, {"precision"}).status(),
                    "Could not find a property named 'precision' on type "
                    "'Microsoft.Dynamics.CRM.AttributeMetadata'.");
@@ -988,12 +1036,13 @@ TEST_F(MetadataWriterTest, Keys) {
             std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() + ")/Keys");
   const auto& keys = doc.Find("value")->as_array();
   ASSERT_EQ(keys.size(), 1u);
-  EXPECT_EQ(keys[0].Dump(),
-            R"({"MetadataId":")" + G(0x60).ToString() +
-                R"(","LogicalName":"accountnumber_key","SchemaName":"AccountNumberKey",)"
-                R"("KeyAttributes":["accountnumber"],"EntityLogicalName":"account",)"
-                R"("EntityKeyIndexStatus":"Active","IsCustomizable":{"Value":true,"CanBeChanged":true,)"
-                R"("ManagedPropertyLogicalName":"iscustomizable"}})");
+  EXPECT_EQ(
+      keys[0].Dump(),
+      R"({"MetadataId":")" + G(0x60).ToString() +
+          R"(","LogicalName":"accountnumber_key","SchemaName":"AccountNumberKey",)"
+          R"("KeyAttributes":["accountnumber"],"EntityLogicalName":"account",)"
+          R"("EntityKeyIndexStatus":"Active","IsCustomizable":{"Value":true,"CanBeChanged":true,)"
+          R"("ManagedPropertyLogicalName":"iscustomizable"}})");
   EXPECT_EQ(Parse(WriteKeys(contact_, kRoot)).Find("value")->Dump(), "[]");
 }
 

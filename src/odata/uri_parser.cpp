@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -1033,12 +1034,13 @@ Result<ExprPtr> ExprParser::ParseQueryFunction(std::string name) {
   e->kind = Expr::Kind::kQueryFunction;
   e->name = std::move(name);
   if (tok().kind != Tok::kRParen) {
+    std::unordered_set<std::string_view> seen;
     for (;;) {
       if (tok().kind != Tok::kIdent || !IsIdentifier(tok().text))
         return UnexpectedHere("expected a parameter name in " + e->name + "(…)");
+      if (!seen.insert(tok().text).second)
+        return src_.Error(tok().pos, "the parameter " + Quote(tok().text) + " is given twice");
       std::string param(tok().text);
-      for (const Expr::Param& p : e->params)
-        if (p.name == param) return src_.Error(tok().pos, "the parameter " + Quote(param) + " is given twice");
       RETURN_IF_ERROR(Advance());
       RETURN_IF_ERROR(Expect(Tok::kEquals, "'=' after the parameter name " + Quote(param)));
       ASSIGN_OR_RETURN(Expr::Param value, ParseParamValue(std::move(param)));
@@ -1308,6 +1310,7 @@ Status ParseKeyValueText(std::string_view text, const std::string& label, KeyVal
 Status ParseKeys(const Source& src, size_t from, size_t close, std::vector<KeyValue>& keys, ParseContext& ctx) {
   std::string_view t = src.text();
   if (Trim(t.substr(from, close - from)).empty()) return Status::Ok();
+  std::unordered_set<std::string_view> names;
   size_t p = from;
   for (;;) {
     ASSIGN_OR_RETURN(size_t stop, ScanBalanced(src, p, "=,)"));
@@ -1316,8 +1319,7 @@ Status ParseKeys(const Source& src, size_t from, size_t close, std::vector<KeyVa
     if (src.At(stop) == '=') {
       std::string_view name = Trim(t.substr(p, stop - p));
       if (!IsIdentifier(name)) return src.Error(p, "expected a key or parameter name before '='");
-      for (const KeyValue& k : keys)
-        if (k.name == name) return src.Error(p, "the key " + Quote(name) + " is given twice");
+      if (!names.insert(name).second) return src.Error(p, "the key " + Quote(name) + " is given twice");
       kv.name = std::string(name);
       value_start = stop + 1;
       ASSIGN_OR_RETURN(stop, ScanBalanced(src, value_start, ",)"));

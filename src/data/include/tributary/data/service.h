@@ -106,6 +106,8 @@ class OrganizationService {
                                const catalog::NavProperty& nav, const QueryOptions& options,
                                const PageRequest& page);
   Result<int64_t> Count(const CallerContext& caller, const catalog::Table& table, const Expr* filter);
+  // The primary name column value of a record (for display annotations); nullopt when none.
+  std::optional<std::string> PrimaryName(const std::string& table, const Guid& id);
 
   catalog::CatalogPtr catalog() const { return catalog_.Get(); }
   const EnvironmentIds& ids() const { return ids_; }

@@ -30,7 +30,8 @@ using TableList = std::span<const catalog::Table* const>;
 // for lookups, whose property is "_x_value").
 std::string_view EdmType(const catalog::Column& column);
 
-// {"@odata.context":"{root}$metadata","value":[{"name":"accounts","kind":"EntitySet","url":"accounts"},…]}
+// {"@odata.context":"{root}$metadata",
+//  "value":[{"name":"accounts","kind":"EntitySet","url":"accounts"},…]}
 std::string WriteServiceDocument(const catalog::Catalog& catalog, std::string_view root);
 std::string WriteServiceDocument(TableList tables, std::string_view root);
 
@@ -44,7 +45,8 @@ std::string WriteServiceDocument(TableList tables, std::string_view root);
 std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations);
 std::string WriteCsdl(TableList tables, bool annotations);
 
-// GET EntityDefinitions: {"@odata.context":"{root}$metadata#EntityDefinitions[(select)]","value":[…]}.
+// GET EntityDefinitions:
+// {"@odata.context":"{root}$metadata#EntityDefinitions[(select)]","value":[…]}.
 Result<std::string> WriteEntityDefinitions(const catalog::Catalog& catalog, std::string_view root,
                                            const std::vector<std::string>& select);
 Result<std::string> WriteEntityDefinitions(TableList tables, std::string_view root,
@@ -67,16 +69,16 @@ struct AttributeQuery {
   bool expand_global_option_set = false;  // $expand=GlobalOptionSet (null for local choices)
 };
 
-// GET EntityDefinitions(…)/Attributes:
-// {"@odata.context":"{root}$metadata#EntityDefinitions({id})/Attributes[/cast][(select)]","value":[…]}
+// GET EntityDefinitions(…)/Attributes: {"@odata.context":…,"value":[…]}, the context being
+// "{root}$metadata#EntityDefinitions({MetadataId})/Attributes" + "/{cast type}" + "({select})".
 // Every row carries "@odata.type" and MetadataId. Fails with QueryError on unknown select/expand
 // names or an unknown cast.
 Result<std::string> WriteAttributes(const catalog::Table& table, std::string_view root,
                                     const std::vector<std::string>& select);
 Result<std::string> WriteAttributesAs(const catalog::Table& table, std::string_view root,
                                       const AttributeQuery& query);
-// GET …/Attributes(…): one AttributeMetadata object with an "…/$entity" context. With a cast the
-// column must be of that type, else NotFound (0x80040217).
+// GET …/Attributes(…): one AttributeMetadata object with an "…/$entity" context. With a cast
+// the column must be of that type, else NotFound (0x80040217).
 Result<std::string> WriteAttribute(const catalog::Table& table, const catalog::Column& column,
                                    std::string_view root, const std::vector<std::string>& select);
 Result<std::string> WriteAttributeAs(const catalog::Table& table, const catalog::Column& column,

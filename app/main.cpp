@@ -1,0 +1,141 @@
+// tributary: the only place that knows every concrete component (DESIGN.md §3).
+//
+//   tributary serve --data DIR --listen HOST:PORT [--config FILE]
+//   tributary schema apply --data DIR FILE
+//   tributary version
+
+#include <CLI/CLI.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "tributary/catalog/schema.h"
+#include "tributary/data/environment.h"
+#include "tributary/server/server.h"
+
+namespace {
+
+using tributary::Status;
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+tributary::data::EnvironmentOptions EnvOptions(const std::string& dir) {
+  tributary::data::EnvironmentOptions o;
+  o.data_dir = dir;
+  o.bootstrap_client_id = Env("TRIBUTARY_BOOTSTRAP_CLIENT_ID");
+  o.bootstrap_client_secret = Env("TRIBUTARY_BOOTSTRAP_CLIENT_SECRET");
+  return o;
+}
+
+bool SplitListen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "tributary: %s\n", what.c_str());
+  return 2;
+}
+
+int Serve(std::string data_dir, std::string listen, const std::string& config) {
+  tributary::server::ServerOptions so;
+  if (!config.empty()) {
+    try {
+      YAML::Node c = YAML::LoadFile(config);
+      if (c["listen"] && listen.empty()) listen = c["listen"].as<std::string>();
+      if (c["data"] && data_dir.empty()) data_dir = c["data"].as<std::string>();
+      if (c["public_url"]) so.public_url = c["public_url"].as<std::string>();
+      if (c["threads"]) so.threads = c["threads"].as<int>();
+      if (c["max_body_mb"]) so.max_body_bytes = c["max_body_mb"].as<size_t>() << 20;
+    } catch (const YAML::Exception& e) {
+      return Fail("cannot read the config file " + config + ": " + e.what());
+    }
+  }
+  if (data_dir.empty()) data_dir = "./data";
+  if (listen.empty()) listen = "127.0.0.1:8080";
+  if (!SplitListen(listen, so.host, so.port)) return Fail("--listen must be HOST:PORT, got '" + listen + "'");
+  auto env = tributary::data::Environment::Open(EnvOptions(data_dir));
+  if (!env.ok()) return Fail("cannot open the environment in " + data_dir + ": " + env.status().ToString());
+  tributary::server::Server server(**env, so);
+  auto port = server.Start();
+  if (!port.ok()) return Fail(port.status().ToString());
+  std::string url = "http://" + (so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host) + ":" +
+                    std::to_string(*port);
+  if ((*env)->created())
+    std::fprintf(stderr, "created a new environment in %s\n", data_dir.c_str());
+  if (Env("TRIBUTARY_BOOTSTRAP_CLIENT_ID").empty())
+    std::fprintf(stderr,
+                 "get a token:  curl -s -d grant_type=client_credentials -d client_id=ID -d client_secret=SECRET "
+                 "%s/oauth2/v2.0/token\n  (ID and SECRET are in %s/bootstrap-credentials.json)\n",
+                 url.c_str(), data_dir.c_str());
+  std::fprintf(stderr, "Web API: %s/api/data/v9.2/\n", url.c_str());
+  std::printf("listening on %s\n", url.c_str());
+  std::fflush(stdout);
+  server.Run();
+  (*env)->Shutdown();
+  std::fprintf(stderr, "stopped\n");
+  return 0;
+}
+
+int SchemaApply(const std::string& data_dir, const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return Fail("cannot read " + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  auto doc = tributary::catalog::ParseSchemaDocument(text);
+  if (!doc.ok()) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), doc.status().message().c_str());
+    return 2;
+  }
+  auto env = tributary::data::Environment::Open(EnvOptions(data_dir));
+  if (!env.ok()) return Fail("cannot open the environment in " + data_dir + ": " + env.status().ToString());
+  Status s = (*env)->ApplySchema(*doc, text);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), s.message().c_str());
+    return 2;
+  }
+  std::printf("applied %s: %zu table(s), %zu relationship(s), %zu choice(s)\n", file.c_str(), doc->tables.size(),
+              doc->relationships.size(), doc->choices.size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tributary: a self-hosted, Dataverse-compatible data platform and integration hub"};
+  app.require_subcommand(1);
+  std::string data_dir, listen, config, file;
+  auto* serve = app.add_subcommand("serve", "Start the server");
+  serve->add_option("--data", data_dir, "Data folder (default ./data)");
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--config", config, "YAML config file");
+  auto* schema = app.add_subcommand("schema", "Manage the schema");
+  schema->require_subcommand(1);
+  auto* apply = schema->add_subcommand("apply", "Apply a schema file (YAML or JSON, docs/formats/schema.md)");
+  apply->add_option("--data", data_dir, "Data folder")->required();
+  apply->add_option("file", file, "Schema file")->required();
+  app.add_subcommand("version", "Print the version");
+  CLI11_PARSE(app, argc, argv);
+  if (serve->parsed()) return Serve(data_dir, listen, config);
+  if (apply->parsed()) return SchemaApply(data_dir, file);
+  std::printf("tributary 0.1.0\n");
+  return 0;
+}

@@ -1,0 +1,46 @@
+#pragma once
+// The Dataverse Web API (OData v4) at /api/data/vX.Y/: routes a request to the organization
+// service and writes the answer in the shapes Dataverse clients parse.
+//
+// Threading: Handle() may be called from any thread. Reads are answered on the calling thread.
+// Writes complete on the store's writer thread; the handler then hops to `post` (the server's
+// I/O executor) to build the response, so the writer thread is never held by response work.
+// `respond` is called exactly once.
+
+#include <functional>
+
+#include "tributary/data/environment.h"
+#include "tributary/odata/http.h"
+
+namespace tributary::odata {
+
+class WebApi {
+ public:
+  using Post = std::function<void(std::function<void()>)>;
+  WebApi(data::Environment& env, Post post);
+  ~WebApi();
+
+  void Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond);
+
+  struct Call;  // one request in flight (defined in webapi.cpp)
+
+ private:
+  using CallPtr = std::shared_ptr<Call>;
+  void Route(CallPtr c);
+  void Create(CallPtr c, const catalog::Table& table);
+  void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
+  void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  void Delete(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // /set(key)/property, /set(key)/nav[/$ref|/$count|/$value], /set(key)/nav(key2)/$ref.
+  void Member(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // Answers a write with 204 + OData-EntityId, or with the record when return=representation.
+  void AnswerWrite(CallPtr c, const catalog::Table& table, const Guid& id, bool created);
+  HttpResponse WriteCollection(Call& c, const catalog::Table& table, const data::Page& page,
+                               const std::string& context_set);
+  // Runs `fn` on the I/O executor (used after a write completes on the writer thread).
+  void Hop(std::function<void()> fn) { post_(std::move(fn)); }
+  data::Environment& env_;
+  Post post_;
+};
+
+}  // namespace tributary::odata

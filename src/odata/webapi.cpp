@@ -1,0 +1,795 @@
+#include "tributary/odata/webapi.h"
+
+#include <charconv>
+
+#include "body.h"
+#include "prefer.h"
+#include "serializer.h"
+#include "tributary/base/json.h"
+#include "tributary/base/strings.h"
+#include "tributary/odata/errors.h"
+#include "tributary/odata/metadata_writer.h"
+#include "tributary/odata/uri_parser.h"
+
+namespace tributary::odata {
+
+using catalog::Column;
+using catalog::NavProperty;
+using catalog::Table;
+
+namespace {
+
+constexpr int kMaxPageSize = 5000;
+
+Status NotFoundSegment(std::string_view seg) {
+  return NotFound("Resource not found for the segment '" + std::string(seg) + "'.", err::kQueryError);
+}
+
+Status MethodNotAllowed(std::string_view method, std::string_view what) {
+  return Status(Code::kMethodNotAllowed,
+                "The HTTP method '" + std::string(method) + "' is not allowed on " + std::string(what) + ".",
+                err::kNotSupported);
+}
+
+HttpResponse Json200(std::string body, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.Set("Content-Type", kJsonContentType);
+  AddODataHeaders(r);
+  return r;
+}
+
+HttpResponse NoContent() {
+  HttpResponse r;
+  r.status = 204;
+  AddODataHeaders(r);
+  return r;
+}
+
+std::string Etag(int64_t v) { return "W/\"" + std::to_string(v) + "\""; }
+
+// Parses W/"123" (or "123"); nullopt for anything else.
+std::optional<int64_t> ParseEtag(std::string_view s) {
+  s = Trim(s);
+  if (s.rfind("W/", 0) == 0) s.remove_prefix(2);
+  if (s.size() < 3 || s.front() != '"' || s.back() != '"') return std::nullopt;
+  s = s.substr(1, s.size() - 2);
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string JoinSelect(const std::vector<std::string>& select) {
+  std::string out;
+  for (const auto& s : select) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+}  // namespace
+
+struct WebApi::Call {
+  data::CallerContext caller;
+  HttpRequest http;
+  std::function<void(HttpResponse)> respond;
+  catalog::CatalogPtr cat;
+  Preferences prefs;
+  std::string root;       // "{base}/api/data/vX.Y/"
+  std::string raw_query;  // as received, without '?'
+  std::vector<std::pair<std::string, std::string>> query;
+  AliasMap aliases;
+  std::vector<Segment> segs;
+  data::QueryOptions options;
+  bool count = false;
+  std::string skiptoken;
+  bool done = false;
+
+  const std::string* Option(std::string_view name) const {
+    for (const auto& [k, v] : query)
+      if (k == name) return &v;
+    return nullptr;
+  }
+  void Reply(HttpResponse r) {
+    if (done) return;
+    done = true;
+    r.Set("x-ms-dop-hint", "4");
+    respond(std::move(r));
+  }
+  void Fail(const Status& s) { Reply(ErrorResponse(s)); }
+};
+
+WebApi::WebApi(data::Environment& env, Post post) : env_(env), post_(std::move(post)) {}
+WebApi::~WebApi() = default;
+
+namespace {
+
+// Splits "/api/data/v9.2/rest?query" into the version root and the decoded resource path.
+Status SplitTarget(std::string_view target, std::string& version, std::string& path, std::string& query) {
+  auto q = target.find('?');
+  std::string_view raw_path = target.substr(0, q);
+  query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+  std::string decoded;
+  if (!PercentDecode(raw_path, decoded, false)) return QueryError("The URL path has a malformed percent escape.");
+  // Collapse repeated slashes.
+  std::string clean;
+  for (char c : decoded)
+    if (!(c == '/' && !clean.empty() && clean.back() == '/')) clean.push_back(c);
+  constexpr std::string_view kPrefix = "/api/data/v";
+  if (clean.rfind(kPrefix, 0) != 0) return NotFoundSegment(clean);
+  auto slash = clean.find('/', kPrefix.size());
+  version = clean.substr(kPrefix.size() - 1, slash == std::string::npos ? std::string::npos : slash - kPrefix.size() + 1);
+  static const char* kVersions[] = {"v8.0", "v8.1", "v8.2", "v9.0", "v9.1", "v9.2"};
+  bool ok = false;
+  for (const char* v : kVersions) ok |= version == v;
+  if (!ok) return NotFound("The API version '" + version + "' is not supported; use v8.0 to v9.2.", err::kQueryError);
+  path = slash == std::string::npos ? "" : clean.substr(slash + 1);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void WebApi::Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond) {
+  auto call = std::make_shared<Call>();
+  call->caller = caller;
+  call->http = std::move(req);
+  call->respond = std::move(respond);
+  call->cat = env_.catalog().Get();
+  call->prefs = ParsePrefer(call->http);
+  std::string version, path;
+  if (Status s = SplitTarget(call->http.target, version, path, call->raw_query); !s.ok()) return call->Fail(s);
+  call->root = call->http.base_url + "/api/data/" + version + "/";
+  auto q = ParseQueryString(call->raw_query);
+  if (!q.ok()) return call->Fail(q.status());
+  call->query = std::move(q).value();
+  for (const auto& [k, v] : call->query)
+    if (!k.empty() && k[0] == '@') call->aliases[k] = v;
+  auto segs = ParseResourcePath(path, call->aliases);
+  if (!segs.ok()) return call->Fail(segs.status());
+  call->segs = std::move(segs).value();
+  Route(std::move(call));
+}
+
+namespace {
+
+// Reads the system query options into c.options / c.count / c.skiptoken.
+Status ParseQueryOptions(WebApi::Call& c) {
+  std::vector<std::string> seen;
+  for (const auto& [k, v] : c.query) {
+    if (k.empty() || k[0] != '$') continue;
+    for (const auto& s : seen)
+      if (s == k) return QueryError("The query option '" + k + "' was specified more than once.");
+    seen.push_back(k);
+    if (k == "$select") {
+      ASSIGN_OR_RETURN(c.options.select, ParseSelect(v));
+    } else if (k == "$filter") {
+      ASSIGN_OR_RETURN(c.options.filter, ParseFilter(v, c.aliases));
+    } else if (k == "$orderby") {
+      ASSIGN_OR_RETURN(c.options.orderby, ParseOrderBy(v, c.aliases));
+    } else if (k == "$top") {
+      ASSIGN_OR_RETURN(int64_t top, ParseTop(v));
+      c.options.top = top;
+    } else if (k == "$expand") {
+      ASSIGN_OR_RETURN(c.options.expand, ParseExpand(v, c.aliases));
+    } else if (k == "$count") {
+      if (v != "true" && v != "false") return QueryError("$count must be true or false.");
+      c.count = v == "true";
+    } else if (k == "$skiptoken") {
+      // Some clients append '/' to the next link: keep the cookie up to its closing '>'.
+      auto end = v.rfind('>');
+      c.skiptoken = end == std::string::npos ? v : v.substr(0, end + 1);
+    } else if (k == "$skip") {
+      return QueryError("The query parameter $skip is not supported. Use the @odata.nextLink of the response to page.");
+    } else if (k == "$apply") {
+      return Status(Code::kUnimplemented, "$apply is not available in this version of Tributary.", err::kNotSupported);
+    } else if (k == "$search" || k == "$format" || k == "$levels" || k == "$compute" || k == "$index") {
+      return QueryError("The query parameter " + k + " is not supported.");
+    } else if (k == "$deltatoken") {
+      return Status(Code::kUnimplemented, "Change tracking is not available in this version of Tributary.", err::kNotSupported);
+    } else {
+      return QueryError("The query parameter '" + k + "' is not supported.");
+    }
+  }
+  for (const char* unsupported : {"fetchXml", "savedQuery", "userQuery", "sql"})
+    if (c.Option(unsupported))
+      return Status(Code::kUnimplemented, std::string(unsupported) + " queries are not available in this version of Tributary.",
+                    err::kNotSupported);
+  return Status::Ok();
+}
+
+// The @odata.context of a record or collection: "{root}$metadata#accounts(name,revenue)[/$entity]".
+std::string ContextUrl(const WebApi::Call& c, const std::string& set, bool entity) {
+  std::string ctx = c.root + "$metadata#" + set;
+  if (!c.options.select.empty()) ctx += "(" + JoinSelect(c.options.select) + ")";
+  if (entity) ctx += "/$entity";
+  return ctx;
+}
+
+SerializeContext MakeSerializeContext(const WebApi::Call& c, data::OrganizationService& svc) {
+  SerializeContext ctx;
+  ctx.root = c.root;
+  ctx.prefs = &c.prefs;
+  if (c.prefs.Wants("OData.Community.Display.V1.FormattedValue"))
+    ctx.primary_name = [&svc](const std::string& table, const Guid& id) { return svc.PrimaryName(table, id); };
+  return ctx;
+}
+
+void AddPreferenceApplied(const WebApi::Call& c, HttpResponse& r, bool representation) {
+  std::string applied;
+  auto add = [&](const std::string& s) { applied += (applied.empty() ? "" : ",") + s; };
+  if (representation && c.prefs.return_representation) add("return=representation");
+  if (c.prefs.max_page_size) add("odata.maxpagesize=" + std::to_string(std::min(*c.prefs.max_page_size, kMaxPageSize)));
+  if (c.prefs.AnyAnnotations()) add("odata.include-annotations=\"" + c.prefs.annotations_raw + "\"");
+  if (!applied.empty()) r.Set("Preference-Applied", applied);
+}
+
+Result<Json> ParseBody(const HttpRequest& req) {
+  if (Trim(req.body).empty()) return PayloadError("The request body is empty; a JSON object is required.");
+  return ParseJson(req.body);
+}
+
+}  // namespace
+
+// The routing table of the Web API.
+void WebApi::Route(std::shared_ptr<Call> c) {
+  const std::string& m = c->http.method;
+  auto& svc = env_.service();
+  const catalog::Catalog& cat = *c->cat;
+  if (Status s = ParseQueryOptions(*c); !s.ok()) return c->Fail(s);
+
+  // Service document, $metadata, functions, metadata sets.
+  if (c->segs.empty()) {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "the service document"));
+    return c->Reply(Json200(WriteServiceDocument(cat, c->root)));
+  }
+  const Segment& s0 = c->segs[0];
+  std::string name0 = s0.name;
+  if (name0.rfind("Microsoft.Dynamics.CRM.", 0) == 0) name0 = name0.substr(23);
+  if (name0 == "$metadata") {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "$metadata"));
+    const std::string* ann = c->Option("annotations");
+    HttpResponse r;
+    r.body = WriteCsdl(cat, (ann && *ann == "true") || c->prefs.AnyAnnotations());
+    r.Set("Content-Type", "application/xml");
+    AddODataHeaders(r);
+    return c->Reply(std::move(r));
+  }
+  if (name0 == "$batch")
+    return c->Fail(Status(Code::kUnimplemented, "$batch is not available in this version of Tributary.", err::kNotSupported));
+  if (name0 == "WhoAmI" && c->segs.size() == 1) {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "WhoAmI"));
+    std::string body;
+    JsonWriter w(body);
+    w.BeginObject();
+    w.Key("@odata.context");
+    w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse");
+    w.Key("BusinessUnitId");
+    w.String(c->caller.business_unit_id.ToString());
+    w.Key("UserId");
+    w.String(c->caller.user_id.ToString());
+    w.Key("OrganizationId");
+    w.String(svc.ids().organization_id.ToString());
+    w.EndObject();
+    return c->Reply(Json200(std::move(body)));
+  }
+  if (name0 == "RetrieveVersion" && c->segs.size() == 1) {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "RetrieveVersion"));
+    std::string body;
+    JsonWriter w(body);
+    w.BeginObject();
+    w.Key("@odata.context");
+    w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse");
+    w.Key("Version");
+    w.String("9.2.0.0");
+    w.EndObject();
+    return c->Reply(Json200(std::move(body)));
+  }
+  if (s0.name == "EntityDefinitions") {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "EntityDefinitions in this version"));
+    if (c->options.filter && s0.keys.empty() && c->segs.size() == 1) {
+      // Filter the table list: LogicalName/EntitySetName/SchemaName equality terms (or-ed).
+      std::vector<const Table*> keep;
+      std::function<bool(const data::Expr&, const Table&)> eval = [&](const data::Expr& e, const Table& t) -> bool {
+        if (e.kind == data::Expr::Kind::kOr) return eval(*e.children[0], t) || eval(*e.children[1], t);
+        if (e.kind == data::Expr::Kind::kAnd) return eval(*e.children[0], t) && eval(*e.children[1], t);
+        if (e.kind == data::Expr::Kind::kCompare && e.children[0]->kind == data::Expr::Kind::kProperty &&
+            e.children[1]->kind == data::Expr::Kind::kLiteral && e.children[0]->path.size() == 1) {
+          const std::string& p = e.children[0]->path[0];
+          const std::string& v = e.children[1]->literal.text;
+          std::string actual = p == "LogicalName" ? t.logical_name
+                               : p == "EntitySetName" ? t.entity_set_name
+                               : p == "SchemaName" ? t.schema_name
+                               : p == "ObjectTypeCode" ? std::to_string(t.object_type_code)
+                               : p == "IsCustomEntity" ? (t.is_custom ? "true" : "false")
+                               : p == "ChangeTrackingEnabled" ? (t.change_tracking ? "true" : "false")
+                                                              : std::string("\x01");
+          bool eq = EqualsIgnoreCase(actual, v);
+          return e.op == data::CompareOp::kNe ? !eq : eq;
+        }
+        return false;
+      };
+      for (const auto& t : cat.tables())
+        if (eval(*c->options.filter, *t)) keep.push_back(t.get());
+      auto body = WriteEntityDefinitions(TableList(keep), c->root, c->options.select);
+      if (!body.ok()) return c->Fail(body.status());
+      return c->Reply(Json200(std::move(body).value()));
+    }
+    if (s0.keys.empty()) {
+      if (c->segs.size() != 1) return c->Fail(NotFoundSegment(c->segs[1].name));
+      auto body = WriteEntityDefinitions(cat, c->root, c->options.select);
+      if (!body.ok()) return c->Fail(body.status());
+      return c->Reply(Json200(std::move(body).value()));
+    }
+    const Table* t = nullptr;
+    if (s0.keys.size() == 1 && s0.keys[0].name == "LogicalName") t = cat.FindTable(s0.keys[0].value.text);
+    else if (s0.keys.size() == 1 && s0.keys[0].name.empty()) {
+      if (auto g = Guid::Parse(s0.keys[0].value.text)) t = cat.FindByMetadataId(*g);
+    }
+    if (!t) return c->Fail(NotFound("Could not find an entity with the key " + s0.keys[0].raw + ".", err::kObjectDoesNotExist));
+    if (c->segs.size() == 1) {
+      auto body = WriteEntityDefinition(*t, c->root, c->options.select);
+      if (!body.ok()) return c->Fail(body.status());
+      return c->Reply(Json200(std::move(body).value()));
+    }
+    const Segment& s1 = c->segs[1];
+    if (s1.name == "Keys" && c->segs.size() == 2) return c->Reply(Json200(WriteKeys(*t, c->root)));
+    if (s1.name == "Attributes") {
+      AttributeQuery aq;
+      aq.select = c->options.select;
+      for (const auto& ex : c->options.expand) {
+        if (ex.nav == "OptionSet") aq.expand_option_set = true;
+        else if (ex.nav == "GlobalOptionSet") aq.expand_global_option_set = true;
+        else return c->Fail(QueryError("Could not find a property named '" + ex.nav + "' on AttributeMetadata."));
+      }
+      const Column* col = nullptr;
+      size_t next = 2;
+      if (!s1.keys.empty()) {
+        if (s1.keys.size() == 1 && s1.keys[0].name == "LogicalName") col = t->FindColumn(s1.keys[0].value.text);
+        else if (s1.keys.size() == 1 && s1.keys[0].name.empty()) {
+          if (auto g = Guid::Parse(s1.keys[0].value.text))
+            for (const auto& cc : t->columns)
+              if (cc->metadata_id == *g) col = cc.get();
+        }
+        if (!col) return c->Fail(NotFound("Could not find an attribute with the key " + s1.keys[0].raw + ".", err::kObjectDoesNotExist));
+      }
+      if (next < c->segs.size()) aq.cast = c->segs[next++].name;
+      if (next < c->segs.size()) return c->Fail(NotFoundSegment(c->segs[next].name));
+      auto body = col ? WriteAttributeAs(*t, *col, c->root, aq) : WriteAttributesAs(*t, c->root, aq);
+      if (!body.ok()) return c->Fail(body.status());
+      return c->Reply(Json200(std::move(body).value()));
+    }
+    return c->Fail(NotFoundSegment(s1.name));
+  }
+
+  const Table* table = cat.FindBySetName(s0.name);
+  if (!table) return c->Fail(NotFoundSegment(s0.name));
+
+  // Collection: /accounts, /accounts/$count.
+  if (s0.keys.empty()) {
+    if (c->segs.size() == 2 && c->segs[1].name == "$count") {
+      if (m != "GET") return c->Fail(MethodNotAllowed(m, "$count"));
+      auto n = svc.Count(c->caller, *table, c->options.filter.get());
+      if (!n.ok()) return c->Fail(n.status());
+      HttpResponse r;
+      r.body = std::to_string(*n);
+      r.Set("Content-Type", "text/plain");
+      AddODataHeaders(r);
+      return c->Reply(std::move(r));
+    }
+    if (c->segs.size() > 1) {
+      const std::string& n1 = c->segs[1].name;
+      if (n1.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
+        return c->Fail(Status(Code::kUnimplemented, "The action '" + n1 + "' is not available in this version of Tributary.",
+                              err::kNotSupported));
+      return c->Fail(NotFoundSegment(n1));
+    }
+    if (m == "GET") {
+      data::PageRequest pr;
+      pr.page_size = std::min(c->prefs.max_page_size.value_or(kMaxPageSize), kMaxPageSize);
+      pr.skiptoken = c->skiptoken;
+      pr.count = c->count || c->prefs.Wants("Microsoft.Dynamics.CRM.totalrecordcount");
+      auto page = svc.RetrieveMultiple(c->caller, *table, c->options, pr);
+      if (!page.ok()) return c->Fail(page.status());
+      return c->Reply(WriteCollection(*c, *table, *page, table->entity_set_name));
+    }
+    if (m == "POST") return Create(c, *table);
+    return c->Fail(MethodNotAllowed(m, "an entity set"));
+  }
+
+  auto key = KeyFromSegment(*table, s0);
+  if (!key.ok()) return c->Fail(key.status());
+  if (c->segs.size() == 1) {
+    if (m == "GET") return Retrieve(c, *table, *key);
+    if (m == "PATCH" || m == "PUT") return Upsert(c, *table, std::move(key).value());
+    if (m == "DELETE") return Delete(c, *table, std::move(key).value());
+    return c->Fail(MethodNotAllowed(m, "a record"));
+  }
+  return Member(c, *table, std::move(key).value());
+}
+
+}  // namespace tributary::odata
+
+namespace tributary::odata {
+
+HttpResponse WebApi::WriteCollection(Call& c, const Table& table, const data::Page& page,
+                                     const std::string& context_set) {
+  SerializeContext ctx = MakeSerializeContext(c, env_.service());
+  HttpResponse r;
+  JsonWriter w(r.body);
+  w.BeginObject();
+  w.Key("@odata.context");
+  w.String(ContextUrl(c, context_set, false));
+  if (c.count && page.count) {
+    w.Key("@odata.count");
+    w.Int(*page.count);
+  }
+  if (c.prefs.Wants("Microsoft.Dynamics.CRM.totalrecordcount")) {
+    w.Key("@Microsoft.Dynamics.CRM.totalrecordcount");
+    w.Int(page.count.value_or(-1));
+    w.Key("@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded");
+    w.Bool(page.count_limit_exceeded);
+  }
+  if (c.prefs.Wants("Microsoft.Dynamics.CRM.globalmetadataversion")) {
+    w.Key("@Microsoft.Dynamics.CRM.globalmetadataversion");
+    w.String(std::to_string(c.cat->version()));
+  }
+  w.Key("value");
+  w.BeginArray();
+  for (const auto& row : page.rows) WriteEntity(w, row, ctx);
+  w.EndArray();
+  if (!page.next_skiptoken.empty()) {
+    // The client's own options, minus any previous $skiptoken, plus the new one.
+    std::string q;
+    for (auto piece : Split(c.raw_query, '&')) {
+      if (piece.empty() || piece.rfind("$skiptoken=", 0) == 0 || piece.rfind("%24skiptoken=", 0) == 0) continue;
+      q += (q.empty() ? "" : "&") + std::string(piece);
+    }
+    q += (q.empty() ? "" : "&") + std::string("$skiptoken=") + PercentEncode(page.next_skiptoken);
+    std::string path = c.http.target.substr(0, c.http.target.find('?'));
+    auto v = path.find("/api/data/");
+    path = v == std::string::npos ? path : path.substr(v);
+    // Collapse '//' as the request path was.
+    std::string clean;
+    for (char ch : path)
+      if (!(ch == '/' && !clean.empty() && clean.back() == '/')) clean.push_back(ch);
+    w.Key("@odata.nextLink");
+    w.String(c.http.base_url + clean + "?" + q);
+  }
+  w.EndObject();
+  r.Set("Content-Type", kJsonContentType);
+  AddODataHeaders(r);
+  AddPreferenceApplied(c, r, false);
+  (void)table;
+  return r;
+}
+
+void WebApi::Retrieve(CallPtr c, const Table& table, const data::RecordKey& key) {
+  auto e = env_.service().Retrieve(c->caller, table, key, c->options);
+  if (!e.ok()) return c->Fail(e.status());
+  std::string etag = table.FindColumn("versionnumber") ? Etag(e->version) : "";
+  if (const std::string* inm = c->http.Header("if-none-match");
+      inm && !etag.empty() && c->options.expand.empty() && !c->prefs.AnyAnnotations()) {
+    if (auto v = ParseEtag(*inm); v && *v == e->version) {
+      HttpResponse r;
+      r.status = 304;
+      r.Set("ETag", etag);
+      AddODataHeaders(r);
+      return c->Reply(std::move(r));
+    }
+  }
+  SerializeContext ctx = MakeSerializeContext(*c, env_.service());
+  HttpResponse r;
+  JsonWriter w(r.body);
+  WriteEntity(w, *e, ctx, ContextUrl(*c, table.entity_set_name, true));
+  r.Set("Content-Type", kJsonContentType);
+  AddODataHeaders(r);
+  if (!etag.empty()) r.Set("ETag", etag);
+  AddPreferenceApplied(*c, r, false);
+  c->Reply(std::move(r));
+}
+
+void WebApi::AnswerWrite(CallPtr c, const Table& table, const Guid& id, bool created) {
+  if (!c->prefs.return_representation) {
+    HttpResponse r = NoContent();
+    r.Set("OData-EntityId", c->root + table.entity_set_name + "(" + id.ToString() + ")");
+    return c->Reply(std::move(r));
+  }
+  data::RecordKey key;
+  key.id = id;
+  auto e = env_.service().Retrieve(c->caller, table, key, c->options);
+  if (!e.ok()) return c->Fail(e.status());
+  SerializeContext ctx = MakeSerializeContext(*c, env_.service());
+  HttpResponse r;
+  r.status = created ? 201 : 200;
+  JsonWriter w(r.body);
+  WriteEntity(w, *e, ctx, ContextUrl(*c, table.entity_set_name, true));
+  r.Set("Content-Type", kJsonContentType);
+  AddODataHeaders(r);
+  if (table.FindColumn("versionnumber")) r.Set("ETag", Etag(e->version));
+  if (created) r.Set("Location", c->root + table.entity_set_name + "(" + id.ToString() + ")");
+  AddPreferenceApplied(*c, r, true);
+  c->Reply(std::move(r));
+}
+
+void WebApi::Create(CallPtr c, const Table& table) {
+  auto body = ParseBody(c->http);
+  if (!body.ok()) return c->Fail(body.status());
+  auto in = ParseEntityBody(*c->cat, table, *body);
+  if (!in.ok()) return c->Fail(in.status());
+  env_.service().Create(c->caller, std::move(in).value(), std::nullopt, [this, c, &table](Result<data::WriteResult> r) {
+    Hop([this, c, &table, r = std::move(r)]() {
+      if (!r.ok()) return c->Fail(r.status());
+      AnswerWrite(c, table, r->id, true);
+    });
+  });
+}
+
+void WebApi::Upsert(CallPtr c, const Table& table, data::RecordKey key) {
+  auto body = ParseBody(c->http);
+  if (!body.ok()) return c->Fail(body.status());
+  auto in = ParseEntityBody(*c->cat, table, *body);
+  if (!in.ok()) return c->Fail(in.status());
+  data::UpsertMode mode = data::UpsertMode::kUpsert;
+  std::optional<int64_t> version;
+  if (const std::string* im = c->http.Header("if-match")) {
+    mode = data::UpsertMode::kUpdateOnly;
+    if (Trim(*im) != "*") {
+      version = ParseEtag(*im);
+      if (!version) return c->Fail(InvalidArgument("The If-Match header '" + *im + "' is not a valid ETag."));
+    }
+  }
+  if (const std::string* inm = c->http.Header("if-none-match"); inm && Trim(*inm) != "null") {
+    if (Trim(*inm) != "*") return c->Fail(InvalidArgument("If-None-Match on PATCH must be '*'."));
+    if (mode == data::UpsertMode::kUpdateOnly) return c->Fail(InvalidArgument("If-Match and If-None-Match: * cannot be combined."));
+    mode = data::UpsertMode::kCreateOnly;
+  }
+  env_.service().Upsert(c->caller, std::move(in).value(), std::move(key), mode, version,
+                        [this, c, &table](Result<data::WriteResult> r) {
+                          Hop([this, c, &table, r = std::move(r)]() {
+                            if (!r.ok()) return c->Fail(r.status());
+                            AnswerWrite(c, table, r->id, r->created);
+                          });
+                        });
+}
+
+void WebApi::Delete(CallPtr c, const Table& table, data::RecordKey key) {
+  std::optional<int64_t> version;
+  if (const std::string* im = c->http.Header("if-match"); im && Trim(*im) != "*") {
+    version = ParseEtag(*im);
+    if (!version) return c->Fail(InvalidArgument("The If-Match header '" + *im + "' is not a valid ETag."));
+  }
+  env_.service().Delete(c->caller, table, std::move(key), version, [this, c](Result<Guid> r) {
+    Hop([c, r = std::move(r)]() {
+      if (!r.ok()) return c->Fail(r.status());
+      c->Reply(NoContent());
+    });
+  });
+}
+
+void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
+  const std::string& m = c->http.method;
+  auto& svc = env_.service();
+  const Segment& s1 = c->segs[1];
+  const NavProperty* nav = table.FindNav(s1.name);
+  auto done_guid = [this, c](Result<Guid> r) {
+    Hop([c, r = std::move(r)]() {
+      if (!r.ok()) return c->Fail(r.status());
+      c->Reply(NoContent());
+    });
+  };
+  auto reference_body = [&]() -> Result<data::BindTarget> {
+    ASSIGN_OR_RETURN(Json body, ParseBody(c->http));
+    const Json* id = body.is_object() ? body.Find("@odata.id") : nullptr;
+    if (!id || !id->is_string()) return PayloadError("The request body must be {\"@odata.id\": \"<record URL>\"}.");
+    return ParseReference(*c->cat, id->as_string());
+  };
+
+  if (nav) {
+    std::string tail = c->segs.size() > 2 ? c->segs[2].name : "";
+    if (c->segs.size() > 3) return c->Fail(NotFoundSegment(c->segs[3].name));
+    if (!nav->IsCollection()) {
+      if (!s1.keys.empty()) return c->Fail(QueryError("'" + nav->name + "' is single-valued and takes no key."));
+      if (tail == "$ref") {
+        if (m == "GET") {
+          data::QueryOptions o;
+          data::Expand ex;
+          ex.nav = nav->name;
+          ex.ref = true;
+          o.select = {table.primary_id};
+          o.expand.push_back(std::move(ex));
+          auto e = svc.Retrieve(c->caller, table, key, o);
+          if (!e.ok()) return c->Fail(e.status());
+          if (e->expanded.empty() || e->expanded[0].rows.empty()) return c->Reply(NoContent());
+          const auto& target = e->expanded[0].rows[0];
+          std::string body;
+          JsonWriter w(body);
+          w.BeginObject();
+          w.Key("@odata.context");
+          w.String(c->root + "$metadata#$ref");
+          w.Key("@odata.id");
+          w.String(c->root + target.table->entity_set_name + "(" + target.id.ToString() + ")");
+          w.EndObject();
+          return c->Reply(Json200(std::move(body)));
+        }
+        if (m == "PUT") {
+          auto target = reference_body();
+          if (!target.ok()) return c->Fail(target.status());
+          return svc.SetReference(c->caller, table, std::move(key), *nav, std::move(target).value(), done_guid);
+        }
+        if (m == "DELETE") return svc.SetReference(c->caller, table, std::move(key), *nav, std::nullopt, done_guid);
+        return c->Fail(MethodNotAllowed(m, "a single-valued $ref"));
+      }
+      if (!tail.empty()) return c->Fail(NotFoundSegment(tail));
+      if (m != "GET") {
+        if (m == "DELETE")
+          return c->Fail(Status(Code::kMethodNotAllowed,
+                                "A navigation property cannot be deleted; use DELETE " + nav->name + "/$ref.",
+                                err::kNotSupported));
+        return c->Fail(MethodNotAllowed(m, "a navigation property"));
+      }
+      // The related record: expand the nav with the query's options.
+      data::QueryOptions o;
+      o.select = {table.primary_id};
+      data::Expand ex;
+      ex.nav = nav->name;
+      ex.options = std::move(c->options);
+      o.expand.push_back(std::move(ex));
+      auto e = svc.Retrieve(c->caller, table, key, o);
+      if (!e.ok()) return c->Fail(e.status());
+      if (e->expanded.empty() || e->expanded[0].rows.empty()) return c->Reply(NoContent());
+      const data::Entity& target = e->expanded[0].rows[0];
+      c->options = std::move(o.expand[0].options);
+      SerializeContext ctx = MakeSerializeContext(*c, svc);
+      HttpResponse r;
+      JsonWriter w(r.body);
+      WriteEntity(w, target, ctx, ContextUrl(*c, target.table->entity_set_name, true));
+      r.Set("Content-Type", kJsonContentType);
+      AddODataHeaders(r);
+      r.Set("ETag", Etag(target.version));
+      return c->Reply(std::move(r));
+    }
+    // Collection-valued navigation.
+    if (!s1.keys.empty()) {
+      if (tail != "$ref" || m != "DELETE")
+        return c->Fail(QueryError("Addressing one record of '" + nav->name + "' is only supported to DELETE its $ref."));
+      auto rk = KeyFromSegment(*nav->target, s1);
+      if (!rk.ok()) return c->Fail(rk.status());
+      return svc.Associate(c->caller, table, std::move(key), *nav, data::BindTarget{nav->target, std::move(rk).value()},
+                           false, done_guid);
+    }
+    if (tail == "$ref") {
+      if (m == "POST") {
+        auto target = reference_body();
+        if (!target.ok()) return c->Fail(target.status());
+        if (target->table != nav->target)
+          return c->Fail(PayloadError("The reference does not point at a '" + nav->target->logical_name + "' record."));
+        return svc.Associate(c->caller, table, std::move(key), *nav, std::move(target).value(), true, done_guid);
+      }
+      if (m == "DELETE") {
+        const std::string* id = c->Option("$id");
+        if (!id) return c->Fail(QueryError("DELETE of a collection $ref needs the $id query option or a key."));
+        auto target = ParseReference(*c->cat, *id);
+        if (!target.ok()) return c->Fail(target.status());
+        return svc.Associate(c->caller, table, std::move(key), *nav, std::move(target).value(), false, done_guid);
+      }
+      if (m == "GET") {
+        data::QueryOptions o;
+        o.select = {nav->target->primary_id};
+        data::PageRequest pr;
+        auto page = svc.RetrieveRelated(c->caller, table, key, *nav, o, pr);
+        if (!page.ok()) return c->Fail(page.status());
+        std::string body;
+        JsonWriter w(body);
+        w.BeginObject();
+        w.Key("@odata.context");
+        w.String(c->root + "$metadata#Collection($ref)");
+        w.Key("value");
+        w.BeginArray();
+        for (const auto& row : page->rows) {
+          w.BeginObject();
+          w.Key("@odata.id");
+          w.String(c->root + nav->target->entity_set_name + "(" + row.id.ToString() + ")");
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        return c->Reply(Json200(std::move(body)));
+      }
+      return c->Fail(MethodNotAllowed(m, "a collection $ref"));
+    }
+    if (tail == "$count") {
+      if (m != "GET") return c->Fail(MethodNotAllowed(m, "$count"));
+      data::PageRequest pr;
+      pr.count = true;
+      pr.page_size = 1;
+      auto page = svc.RetrieveRelated(c->caller, table, key, *nav, c->options, pr);
+      if (!page.ok()) return c->Fail(page.status());
+      HttpResponse r;
+      r.body = std::to_string(page->count.value_or(0));
+      r.Set("Content-Type", "text/plain");
+      AddODataHeaders(r);
+      return c->Reply(std::move(r));
+    }
+    if (!tail.empty()) return c->Fail(NotFoundSegment(tail));
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, "a collection-valued navigation property"));
+    data::PageRequest pr;
+    pr.page_size = std::min(c->prefs.max_page_size.value_or(kMaxPageSize), kMaxPageSize);
+    pr.skiptoken = c->skiptoken;
+    pr.count = c->count;
+    auto page = svc.RetrieveRelated(c->caller, table, key, *nav, c->options, pr);
+    if (!page.ok()) return c->Fail(page.status());
+    return c->Reply(WriteCollection(*c, *nav->target, *page, nav->target->entity_set_name));
+  }
+
+  // A column: /accounts(id)/name, /accounts(id)/_primarycontactid_value, /…/name/$value.
+  const Column* col = table.FindColumn(s1.name);
+  if (col && col->IsLookup()) col = nullptr;
+  if (!col) col = table.FindLookupProperty(s1.name);
+  if (!col) {
+    if (s1.name.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
+      return c->Fail(Status(Code::kUnimplemented, "The operation '" + s1.name + "' is not available in this version of Tributary.",
+                            err::kNotSupported));
+    return c->Fail(NotFoundSegment(s1.name));
+  }
+  bool raw = c->segs.size() == 3 && c->segs[2].name == "$value";
+  if (c->segs.size() > (raw ? 3u : 2u)) return c->Fail(NotFoundSegment(c->segs.back().name));
+  if (m == "GET") {
+    data::QueryOptions o;
+    o.select = {s1.name};
+    auto e = svc.Retrieve(c->caller, table, key, o);
+    if (!e.ok()) return c->Fail(e.status());
+    const data::Value* v = e->Get(col->logical_name);
+    if (!v || data::IsNull(*v)) return c->Reply(NoContent());
+    if (raw) {
+      HttpResponse r;
+      std::string tmp;
+      JsonWriter w(tmp);
+      WriteValue(w, *col, *v);
+      r.body = std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v)
+               : (tmp.size() >= 2 && tmp.front() == '"') ? tmp.substr(1, tmp.size() - 2)
+                                                         : tmp;
+      r.Set("Content-Type", "text/plain");
+      AddODataHeaders(r);
+      return c->Reply(std::move(r));
+    }
+    std::string body;
+    JsonWriter w(body);
+    w.BeginObject();
+    w.Key("@odata.context");
+    w.String(c->root + "$metadata#" + table.entity_set_name + "(" + e->id.ToString() + ")/" + s1.name);
+    w.Key("value");
+    WriteValue(w, *col, *v);
+    w.EndObject();
+    return c->Reply(Json200(std::move(body)));
+  }
+  if (raw) return c->Fail(MethodNotAllowed(m, "$value"));
+  if (m == "PUT" || m == "DELETE") {
+    if (col->IsLookup())
+      return c->Fail(InvalidArgument("The lookup '" + s1.name + "' is set or cleared through its navigation property's $ref."));
+    data::EntityInput in;
+    in.table = &table;
+    if (m == "PUT") {
+      auto body = ParseBody(c->http);
+      if (!body.ok()) return c->Fail(body.status());
+      const Json* v = body->is_object() ? body->Find("value") : nullptr;
+      if (!v) return c->Fail(PayloadError("The request body must be {\"value\": …}."));
+      auto val = JsonToValue(table, *col, *v);
+      if (!val.ok()) return c->Fail(val.status());
+      in.fields.push_back(data::Field{col, std::move(val).value()});
+    } else {
+      in.fields.push_back(data::Field{col, std::monostate{}});
+    }
+    if (!col->valid_for_update)
+      return c->Fail(InvalidArgument("The property '" + col->logical_name + "' cannot be updated.", err::kValidation));
+    return svc.Upsert(c->caller, std::move(in), std::move(key), data::UpsertMode::kUpdateOnly, std::nullopt,
+                      [this, c](Result<data::WriteResult> r) {
+                        Hop([c, r = std::move(r)]() {
+                          if (!r.ok()) return c->Fail(r.status());
+                          c->Reply(NoContent());
+                        });
+                      });
+  }
+  return c->Fail(MethodNotAllowed(m, "a property"));
+}
+
+}  // namespace tributary::odata

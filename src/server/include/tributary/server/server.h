@@ -1,0 +1,41 @@
+#pragma once
+// The HTTP server: Boost.Beast on an Asio io_context run by one thread per core. Owns sockets,
+// request limits, authentication, the OAuth2 token endpoint, /healthz and /metrics, and hands
+// /api/data/… requests to the Web API.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tributary/data/environment.h"
+
+namespace tributary::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 picks a free port
+  int threads = 0;       // 0: one per core
+  size_t max_body_bytes = 32u << 20;
+  size_t max_header_bytes = 64u << 10;
+  std::string public_url;  // base URL for links; default: from the Host header
+  int idle_timeout_seconds = 120;
+};
+
+class Server {
+ public:
+  Server(data::Environment& env, ServerOptions options);
+  ~Server();
+  // Binds and listens. Returns the bound port.
+  Result<uint16_t> Start();
+  // Serves until Stop() or SIGINT/SIGTERM; then stops accepting, lets in-flight responses finish
+  // briefly and returns.
+  void Run();
+  void Stop();
+
+  class Impl;  // defined in server.cpp
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tributary::server
