@@ -514,6 +514,7 @@ if [[ $RAW == 1 ]]; then
   fi
   if [[ -n $RAW_BIN && -x $RAW_BIN ]]; then
     log "running $RAW_BIN (min_time $RAW_MIN_TIME)"
+    sync  # flush what the server wrote, so its writeback does not slow the fsync benchmarks
     if BENCH_TMPDIR=$TMP_PARENT run_child timeout 600 "$RAW_BIN" --benchmark_min_time="$RAW_MIN_TIME" \
         --benchmark_out="$WORK/raw.json" --benchmark_out_format=json >"$WORK/raw.txt" 2>&1; then
       grep '^BM_' "$WORK/raw.txt" | sed 's/^/    /' >&2 || true

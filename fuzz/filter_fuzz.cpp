@@ -36,10 +36,18 @@ void CheckTree(const Expr& root) {
       case Expr::Kind::kAnd:
       case Expr::Kind::kOr:
       case Expr::Kind::kCompare:
-      case Expr::Kind::kFunction: want = 2; break;
-      case Expr::Kind::kNot: want = 1; break;
-      case Expr::Kind::kLambda: want = e->children.empty() ? 0 : 1; break;
-      default: want = 0; break;
+      case Expr::Kind::kFunction:
+        want = 2;
+        break;
+      case Expr::Kind::kNot:
+        want = 1;
+        break;
+      case Expr::Kind::kLambda:
+        want = e->children.empty() ? 0 : 1;
+        break;
+      default:
+        want = 0;
+        break;
     }
     if (e->children.size() != want) {
       std::fprintf(stderr, "node kind %d has %zu children\n", static_cast<int>(e->kind), e->children.size());

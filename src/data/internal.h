@@ -40,6 +40,9 @@ Result<std::pair<std::string, const catalog::Column*>> OrderBySql(const catalog:
                                                                   const std::vector<std::string>& path,
                                                                   std::string_view alias);
 
+// Checks $expand options against the catalog (names, nested $select/$filter/$orderby).
+Status ValidateExpand(const catalog::Catalog& cat, const catalog::Table& table, const std::vector<Expand>& expands,
+                      int depth);
 // Applies `options.expand` to already-read rows.
 Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller,
                   std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth);

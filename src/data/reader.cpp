@@ -384,6 +384,7 @@ struct CollectionQuery {
 Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& cat, const CallerContext& caller,
                            const CollectionQuery& q, const QueryOptions& options, const PageRequest& page) {
   const Table& table = *q.table;
+  RETURN_IF_ERROR(ValidateExpand(cat, table, options.expand, 0));
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
   SqlFragment where = q.where;
   if (options.filter) {
@@ -455,7 +456,8 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
     }
     return true;
   }));
-  if (more && !result.rows.empty()) {
+  bool top_reached = options.top && cookie.returned + static_cast<int64_t>(result.rows.size()) >= *options.top;
+  if (more && !top_reached && !result.rows.empty()) {
     Cookie next;
     next.page = cookie.page + 1;
     next.returned = cookie.returned + static_cast<int64_t>(result.rows.size());
@@ -468,11 +470,31 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
 
 }  // namespace
 
+// Checks $expand options against the catalog even when no row will be expanded, so a bad
+// option is an error whatever the data.
+Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std::vector<Expand>& expands, int depth) {
+  if (depth > 10) return QueryError("$expand is nested too deeply.");
+  if (expands.size() > 15) return QueryError("A query can have at most 15 $expand options.");
+  for (const auto& ex : expands) {
+    const NavProperty* nav = table.FindNav(ex.nav);
+    if (!nav)
+      return QueryError("Could not find a property named '" + ex.nav + "' on type 'Microsoft.Dynamics.CRM." +
+                        table.logical_name + "'.");
+    if (nav->kind == NavProperty::Kind::kPolymorphicOwner) continue;  // options apply per target type
+    const Table& target = *nav->target;
+    RETURN_IF_ERROR(PlanSelect(target, ex.options.select).status());
+    SqlFragment scratch;
+    if (ex.options.filter) RETURN_IF_ERROR(AppendFilterSql(cat, target, *ex.options.filter, "t0", scratch));
+    for (const auto& ob : ex.options.orderby) RETURN_IF_ERROR(OrderBySql(cat, target, ob.path, "t0").status());
+    RETURN_IF_ERROR(ValidateExpand(cat, target, ex.options.expand, depth + 1));
+  }
+  return Status::Ok();
+}
+
 Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller,
                   std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth) {
   if (expands.empty() || rows.empty()) return Status::Ok();
   if (depth > 10) return QueryError("$expand is nested too deeply.");
-  if (expands.size() > 15) return QueryError("A query can have at most 15 $expand options.");
   for (const auto& ex : expands) {
     const Table& table = *rows.front().table;
     const NavProperty* nav = table.FindNav(ex.nav);
@@ -555,6 +577,7 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
                                              const QueryOptions& options) {
   auto cat = catalog_.Get();
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
+  RETURN_IF_ERROR(ValidateExpand(*cat, table, options.expand, 0));
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
   SqlFragment where{k.where, k.params};
   if (options.filter) {

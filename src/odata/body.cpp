@@ -54,9 +54,7 @@ Result<data::RecordKey> KeyFromSegment(const Table& table, const Segment& seg) {
   if (seg.keys.empty()) return QueryError("A key is required for '" + seg.name + "'.");
   if (seg.keys.size() == 1 && seg.keys[0].name.empty()) {
     const data::Literal& lit = seg.keys[0].value;
-    auto g = (lit.kind == data::Literal::Kind::kGuid || lit.kind == data::Literal::Kind::kString)
-                 ? Guid::Parse(lit.text)
-                 : std::nullopt;
+    auto g = lit.kind == data::Literal::Kind::kGuid ? Guid::Parse(lit.text) : std::nullopt;
     if (!g) return QueryError("The key value '" + seg.keys[0].raw + "' of '" + seg.name + "' is not a valid GUID.");
     key.id = *g;
     return key;
@@ -96,7 +94,7 @@ Result<data::BindTarget> ParseReference(const catalog::Catalog& cat, std::string
   if (segs.size() != 1 || segs[0].keys.empty())
     return QueryError("The reference '" + std::string(url) + "' does not address a single record.");
   const Table* t = cat.FindBySetName(segs[0].name);
-  if (!t) return NotFound("Resource not found for the segment '" + segs[0].name + "'.", err::kQueryError);
+  if (!t) return PayloadError("The reference '" + std::string(url) + "' names an unknown entity set '" + segs[0].name + "'.");
   ASSIGN_OR_RETURN(data::RecordKey key, KeyFromSegment(*t, segs[0]));
   return data::BindTarget{t, std::move(key)};
 }
@@ -164,7 +162,15 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
   in.table = &table;
   for (const auto& [key, value] : body.as_object()) {
     auto at = key.find('@');
-    if (at == 0) continue;  // @odata.type, @odata.context, @odata.etag …
+    if (key == "@odata.type") {
+      std::string_view type = value.is_string() ? std::string_view(value.as_string()) : std::string_view();
+      if (!type.empty() && type.front() == '#') type.remove_prefix(1);
+      if (type != "Microsoft.Dynamics.CRM." + table.logical_name && type != "mscrm." + table.logical_name)
+        return Payload(table, "The @odata.type '" + (value.is_string() ? value.as_string() : value.Dump()) +
+                                  "' does not match the entity set's type 'Microsoft.Dynamics.CRM." + table.logical_name + "'.");
+      continue;
+    }
+    if (at == 0) continue;  // @odata.context, @odata.etag …
     if (at != std::string::npos) {
       std::string_view prop(key.data(), at), annotation(key.data() + at + 1, key.size() - at - 1);
       if (annotation != "odata.bind") continue;  // other instance annotations are ignored
@@ -221,7 +227,10 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
       in.fields.push_back(data::Field{c, std::move(v)});
       continue;
     }
-    if (table.FindLookupProperty(key)) continue;  // read-only _x_value echoed back by clients
+    if (const Column* lk = table.FindLookupProperty(key))
+      return Payload(table, "The property '" + key + "' is read-only; set the lookup with '" +
+                                (table.FindNav(lk->logical_name) ? lk->logical_name : std::string("<navigation property>")) +
+                                "@odata.bind'.");
     if (const NavProperty* nav = table.FindNav(key)) {
       if (nav->IsCollection()) {
         if (!value.is_array()) return Payload(table, "The value of '" + key + "' must be an array of records.");

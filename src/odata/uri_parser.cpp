@@ -282,12 +282,26 @@ Result<size_t> ScanJsonString(const Source& src, size_t pos, std::string& out) {
     }
     char e = src.At(p + 1);
     switch (e) {
-      case '"': case '\\': case '/': out.push_back(e); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
+      case '"':
+      case '\\':
+      case '/':
+        out.push_back(e);
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
       case 'u': {
         uint32_t cp;
         if (!Hex4(src, p + 2, cp)) return src.Error(p, "invalid \\u escape in string");
@@ -391,14 +405,30 @@ Status Lexer::Advance() {
   }
   char c = t[pos_];
   switch (c) {
-    case '(': Finish(Tok::kLParen, pos_ + 1); return Status::Ok();
-    case ')': Finish(Tok::kRParen, pos_ + 1); return Status::Ok();
-    case ',': Finish(Tok::kComma, pos_ + 1); return Status::Ok();
-    case '/': Finish(Tok::kSlash, pos_ + 1); return Status::Ok();
-    case ':': Finish(Tok::kColon, pos_ + 1); return Status::Ok();
-    case '=': Finish(Tok::kEquals, pos_ + 1); return Status::Ok();
-    case '[': Finish(Tok::kLBracket, pos_ + 1); return Status::Ok();
-    case ']': Finish(Tok::kRBracket, pos_ + 1); return Status::Ok();
+    case '(':
+      Finish(Tok::kLParen, pos_ + 1);
+      return Status::Ok();
+    case ')':
+      Finish(Tok::kRParen, pos_ + 1);
+      return Status::Ok();
+    case ',':
+      Finish(Tok::kComma, pos_ + 1);
+      return Status::Ok();
+    case '/':
+      Finish(Tok::kSlash, pos_ + 1);
+      return Status::Ok();
+    case ':':
+      Finish(Tok::kColon, pos_ + 1);
+      return Status::Ok();
+    case '=':
+      Finish(Tok::kEquals, pos_ + 1);
+      return Status::Ok();
+    case '[':
+      Finish(Tok::kLBracket, pos_ + 1);
+      return Status::Ok();
+    case ']':
+      Finish(Tok::kRBracket, pos_ + 1);
+      return Status::Ok();
     case '\'': {
       std::string s;
       size_t end = ScanQuoted(src_, pos_, s);
@@ -481,8 +511,7 @@ Status Lexer::LexDateTime(size_t start) {
   size_t end = ScanDateTime(src_, start, has_time);
   if (end == 0 || IsIdentChar(src_.At(end)) || src_.At(end) == '.' || src_.At(end) == ':') {
     size_t q = start;
-    while (IsIdentChar(src_.At(q)) || src_.At(q) == '-' || src_.At(q) == ':' || src_.At(q) == '.' ||
-           src_.At(q) == '+')
+    while (IsIdentChar(src_.At(q)) || src_.At(q) == '-' || src_.At(q) == ':' || src_.At(q) == '.' || src_.At(q) == '+')
       ++q;
     return src_.Error(start, "invalid date/time literal " + Quote(src_.text().substr(start, q - start)));
   }
@@ -507,8 +536,8 @@ Status Lexer::LexWord(size_t start) {
   if (src_.At(p) == '\'') {
     size_t dot = word.rfind('.');
     if (dot == std::string_view::npos) {
-      return src_.Error(start, "typed literals such as " + Quote(std::string(word) + "'...'") +
-                                   " are not supported; write the value without a type prefix");
+      return src_.Error(start,
+                        Quote(word) + " typed literals are not supported; write the value without a type prefix");
     }
     std::string member;
     size_t end = ScanQuoted(src_, p, member);
@@ -552,9 +581,7 @@ class DepthGuard {
   int& depth_;
 };
 
-std::string TooDeep() {
-  return "nesting is deeper than " + std::to_string(kMaxNestingDepth) + " levels";
-}
+std::string TooDeep() { return "nesting is deeper than " + std::to_string(kMaxNestingDepth) + " levels"; }
 
 // The value text of alias `name` (with '@'), std::nullopt when unassigned.
 Result<std::optional<std::string_view>> LookupAlias(ParseContext& ctx, const Source& src, size_t pos,
@@ -647,36 +674,42 @@ ExprPtr BuildChain(Expr::Kind kind, std::vector<ExprPtr>& items, size_t lo, size
 }
 
 bool CompareOpFor(std::string_view word, CompareOp& op) {
-  if (word == "eq") op = CompareOp::kEq;
-  else if (word == "ne") op = CompareOp::kNe;
-  else if (word == "gt") op = CompareOp::kGt;
-  else if (word == "ge") op = CompareOp::kGe;
-  else if (word == "lt") op = CompareOp::kLt;
-  else if (word == "le") op = CompareOp::kLe;
-  else return false;
-  return true;
-}
-
-bool IsUnsupportedOperator(std::string_view word) {
-  for (std::string_view w : {"has", "in", "add", "sub", "mul", "div", "divby", "mod"})
-    if (word == w) return true;
+  static constexpr std::pair<std::string_view, CompareOp> kOps[] = {{"eq", CompareOp::kEq}, {"ne", CompareOp::kNe},
+                                                                    {"gt", CompareOp::kGt}, {"ge", CompareOp::kGe},
+                                                                    {"lt", CompareOp::kLt}, {"le", CompareOp::kLe}};
+  for (const auto& [name, value] : kOps) {
+    if (word == name) {
+      op = value;
+      return true;
+    }
+  }
   return false;
 }
+
+// True when `word` is one of the space-separated words in `list`.
+bool InWordList(std::string_view list, std::string_view word) {
+  if (word.empty()) return false;
+  for (size_t pos = list.find(word); pos != std::string_view::npos; pos = list.find(word, pos + 1)) {
+    size_t end = pos + word.size();
+    if ((pos == 0 || list[pos - 1] == ' ') && (end == list.size() || list[end] == ' ')) return true;
+  }
+  return false;
+}
+
+bool IsUnsupportedOperator(std::string_view word) { return InWordList("has in add sub mul div divby mod", word); }
 
 bool IsReservedWord(std::string_view word) {
   CompareOp op;
   return word == "and" || word == "or" || word == "not" || CompareOpFor(word, op);
 }
 
+// OData functions that Dataverse does not offer in $filter.
 bool IsUnsupportedFunction(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "concat", "indexof", "length", "substring", "matchesPattern", "tolower", "toupper", "trim", "date",
-      "day", "fractionalseconds", "hour", "maxdatetime", "mindatetime", "minute", "month", "now", "second",
-      "time", "totaloffsetminutes", "totalseconds", "year", "ceiling", "floor", "round", "cast", "isof",
-      "hassubset", "hassubsequence", "case"};
-  for (std::string_view n : kNames)
-    if (name == n) return true;
-  return false;
+  return InWordList(
+      "concat indexof length substring matchesPattern tolower toupper trim date day fractionalseconds hour "
+      "maxdatetime mindatetime minute month now second time totaloffsetminutes totalseconds year ceiling floor "
+      "round cast isof hassubset hassubsequence case",
+      name);
 }
 
 bool StripQueryFunctionNamespace(std::string_view& name) {
@@ -791,6 +824,11 @@ Status ExprParser::CheckFollower() {
   CompareOp op;
   if (t.kind == Tok::kIdent && CompareOpFor(t.text, op))
     return src_.Error(t.pos, "comparisons cannot be chained; combine them with 'and' or 'or'");
+  if (t.kind == Tok::kIdent) {
+    std::string lower = ToLower(t.text);
+    if (IsReservedWord(lower) || IsUnsupportedOperator(lower))
+      return src_.Error(t.pos, "operators are case-sensitive; write " + Quote(lower) + " instead of " + Quote(t.text));
+  }
   return src_.Error(t.pos, "expected an operator after " + Quote(lx_.prev()) + " but found " + Quote(t.text));
 }
 
@@ -826,15 +864,12 @@ Result<ExprPtr> ExprParser::ToCondition(Operand operand) {
     cmp->children.push_back(MakeLiteral(std::move(t)));
     return cmp;
   }
-  if (e->kind == Expr::Kind::kLiteral)
-    return src_.Error(operand.pos, "expected a condition but found a literal");
+  if (e->kind == Expr::Kind::kLiteral) return src_.Error(operand.pos, "expected a condition but found a literal");
   return std::move(e);
 }
 
 Result<ExprPtr> ExprParser::MakeComparison(Operand left, CompareOp op, size_t op_pos, Operand right) {
-  auto is_value = [](const ExprPtr& e) {
-    return e->kind == Expr::Kind::kProperty || e->kind == Expr::Kind::kLiteral;
-  };
+  auto is_value = [](const ExprPtr& e) { return e->kind == Expr::Kind::kProperty || e->kind == Expr::Kind::kLiteral; };
   if (is_value(left.expr) && is_value(right.expr)) {
     auto cmp = std::make_unique<Expr>();
     cmp->kind = Expr::Kind::kCompare;
@@ -855,8 +890,7 @@ Result<ExprPtr> ExprParser::MakeComparison(Operand left, CompareOp op, size_t op
     return MakeNot(std::move(left.expr));
   }
   if (lk == Expr::Kind::kNot) {
-    return src_.Error(left.pos, "'not' binds tighter than comparisons; write 'not (a eq b)' to negate a "
-                                "comparison");
+    return src_.Error(left.pos, "'not' binds tighter than comparisons; write 'not (a eq b)' to negate one");
   }
   const Operand& bad = is_value(left.expr) ? right : left;
   return src_.Error(bad.pos, "only properties and literals can be compared (the operand of the operator at position " +
@@ -945,7 +979,8 @@ Result<Operand> ExprParser::ParsePathOrLambda() {
     RETURN_IF_ERROR(Advance());
     if (tok().kind != Tok::kSlash) break;
     RETURN_IF_ERROR(Advance());
-    if (tok().kind != Tok::kIdent) return UnexpectedHere("expected a property name after '/'");
+    if (tok().kind != Tok::kIdent || IsReservedWord(tok().text))
+      return UnexpectedHere("expected a property name after '/'");
   }
   out.expr = MakeProperty(std::move(path));
   return out;
@@ -962,7 +997,8 @@ Result<ExprPtr> ExprParser::ParseLambda(std::vector<std::string> path) {
   RETURN_IF_ERROR(Advance());  // any|all
   RETURN_IF_ERROR(Advance());  // (
   if (tok().kind == Tok::kRParen) {
-    if (e->name == "all") return src_.Error(tok().pos, "'all' requires a lambda expression such as all(x:x/statecode eq 0)");
+    if (e->name == "all")
+      return src_.Error(tok().pos, "'all' requires a lambda expression such as all(x:x/statecode eq 0)");
   } else {
     if (tok().kind != Tok::kIdent || tok().text.find('.') != std::string_view::npos || IsReservedWord(tok().text))
       return UnexpectedHere("expected a lambda variable name");
@@ -995,8 +1031,8 @@ Result<Operand> ExprParser::ParseCall() {
     return out;
   }
   if (name == "any" || name == "all")
-    return src_.Error(tok().pos, "the lambda " + Quote(name) + " needs a collection path, as in nav/" +
-                                     std::string(name) + "(x:…)");
+    return src_.Error(
+        tok().pos, "the lambda " + Quote(name) + " needs a collection path, as in nav/" + std::string(name) + "(x:…)");
   if (IsUnsupportedFunction(name))
     return src_.Error(tok().pos, "the function " + Quote(name) +
                                      " is not supported; $filter supports only contains, startswith and endswith");
@@ -1123,8 +1159,8 @@ Result<std::vector<std::string>> ExprParser::ResolveAliasPath(const Token& t) {
   ASSIGN_OR_RETURN(std::optional<std::string_view> value, LookupAlias(ctx_, src_, t.pos, t.text));
   if (!value) return src_.Error(t.pos, "the parameter alias " + Quote(t.text) + " has no value");
   if (!IsPropertyPath(*value))
-    return src_.Error(t.pos, "the value " + Quote(*value) + " of parameter alias " + Quote(t.text) +
-                                 " is not a property path");
+    return src_.Error(
+        t.pos, "the value " + Quote(*value) + " of parameter alias " + Quote(t.text) + " is not a property path");
   return SplitPath(*value);
 }
 
@@ -1182,56 +1218,83 @@ Status InExpand(std::string_view nav, const Status& s) {
 
 Result<std::vector<data::Expand>> ParseExpandIn(std::string_view text, ParseContext& ctx);
 
+enum class ExpandOption : uint8_t { kSelect, kFilter, kOrderBy, kTop, kExpand };
+constexpr size_t kExpandOptionCount = 5;
+
+std::optional<ExpandOption> ExpandOptionNamed(std::string_view name) {
+  if (name == "$select") return ExpandOption::kSelect;
+  if (name == "$filter") return ExpandOption::kFilter;
+  if (name == "$orderby") return ExpandOption::kOrderBy;
+  if (name == "$top") return ExpandOption::kTop;
+  if (name == "$expand") return ExpandOption::kExpand;
+  return std::nullopt;
+}
+
+// Applies one `name=value` option of `out`'s parentheses.
+Status ApplyExpandOption(ExpandOption option, std::string_view value, data::Expand& out, ParseContext& ctx) {
+  Status st;
+  switch (option) {
+    case ExpandOption::kSelect: {
+      auto r = ParseSelect(value);
+      if (r.ok()) out.options.select = std::move(r).value();
+      st = r.status();
+      break;
+    }
+    case ExpandOption::kFilter: {
+      auto r = ParseFilterIn(value, ctx);
+      if (r.ok()) out.options.filter = std::move(r).value();
+      st = r.status();
+      break;
+    }
+    case ExpandOption::kOrderBy: {
+      auto r = ParseOrderByIn(value, ctx);
+      if (r.ok()) out.options.orderby = std::move(r).value();
+      st = r.status();
+      break;
+    }
+    case ExpandOption::kTop: {
+      auto r = ParseTop(value);
+      if (r.ok()) out.options.top = r.value();
+      st = r.status();
+      break;
+    }
+    case ExpandOption::kExpand: {
+      auto r = ParseExpandIn(value, ctx);
+      if (r.ok()) out.options.expand = std::move(r).value();
+      st = r.status();
+      break;
+    }
+  }
+  if (!st.ok()) return InExpand(out.nav, st);
+  return Status::Ok();
+}
+
+// Parses the options between the parentheses at src[from - 1] and src[to].
 Status ParseExpandOptions(const Source& src, size_t from, size_t to, data::Expand& out, ParseContext& ctx) {
   const std::string& nav = out.nav;
-  bool seen_select = false, seen_filter = false, seen_orderby = false, seen_top = false, seen_expand = false;
+  bool seen[kExpandOptionCount] = {};
   size_t p = from;
   for (;;) {
     // Inside the options a top-level ')' can only be the closing one, at `to`.
     ASSIGN_OR_RETURN(size_t stop, ScanBalanced(src, p, ";)"));
-    std::string_view option = src.text().substr(p, stop - p);
-    std::string_view trimmed = Trim(option);
+    std::string_view trimmed = Trim(src.text().substr(p, stop - p));
     if (trimmed.empty()) return src.Error(p, "empty option in the $expand of " + Quote(nav));
     size_t eq = trimmed.find('=');
     if (eq == std::string_view::npos)
       return src.Error(p, "expected '=' after the option " + Quote(trimmed) + " in the $expand of " + Quote(nav));
     std::string_view name = Trim(trimmed.substr(0, eq));
-    std::string_view value = trimmed.substr(eq + 1);
-    bool* seen = nullptr;
-    if (name == "$select") seen = &seen_select;
-    else if (name == "$filter") seen = &seen_filter;
-    else if (name == "$orderby") seen = &seen_orderby;
-    else if (name == "$top") seen = &seen_top;
-    else if (name == "$expand") seen = &seen_expand;
-    else if (name == "$skip" || name == "$count" || name == "$search" || name == "$levels")
-      return QueryError("The query option " + Quote(name) + " is not supported inside $expand (in the $expand of " +
-                        Quote(nav) + ").");
-    else
+    std::optional<ExpandOption> option = ExpandOptionNamed(name);
+    if (!option) {
+      if (name == "$skip" || name == "$count" || name == "$search" || name == "$levels")
+        return QueryError("The query option " + Quote(name) + " is not supported inside $expand (in the $expand of " +
+                          Quote(nav) + ").");
       return QueryError("Unknown query option " + Quote(name) + " in the $expand of " + Quote(nav) + ".");
-    if (*seen)
-      return QueryError("The query option " + Quote(name) + " is given twice in the $expand of " + Quote(nav) + ".");
-    *seen = true;
-    if (seen == &seen_select) {
-      Result<std::vector<std::string>> r = ParseSelect(value);
-      if (!r.ok()) return InExpand(nav, r.status());
-      out.options.select = std::move(r).value();
-    } else if (seen == &seen_filter) {
-      Result<ExprPtr> r = ParseFilterIn(value, ctx);
-      if (!r.ok()) return InExpand(nav, r.status());
-      out.options.filter = std::move(r).value();
-    } else if (seen == &seen_orderby) {
-      Result<std::vector<data::OrderBy>> r = ParseOrderByIn(value, ctx);
-      if (!r.ok()) return InExpand(nav, r.status());
-      out.options.orderby = std::move(r).value();
-    } else if (seen == &seen_top) {
-      Result<int64_t> r = ParseTop(value);
-      if (!r.ok()) return InExpand(nav, r.status());
-      out.options.top = r.value();
-    } else {
-      Result<std::vector<data::Expand>> r = ParseExpandIn(value, ctx);
-      if (!r.ok()) return InExpand(nav, r.status());
-      out.options.expand = std::move(r).value();
     }
+    bool& was_seen = seen[static_cast<size_t>(*option)];
+    if (was_seen)
+      return QueryError("The query option " + Quote(name) + " is given twice in the $expand of " + Quote(nav) + ".");
+    was_seen = true;
+    RETURN_IF_ERROR(ApplyExpandOption(*option, trimmed.substr(eq + 1), out, ctx));
     if (stop >= to) break;
     p = stop + 1;
   }

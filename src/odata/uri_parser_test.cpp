@@ -25,15 +25,24 @@ constexpr char kGuid[] = "00000000-0000-0000-0000-000000000001";
 //   contains(A,B)  nav/any(t:BODY)  nav/any()  qf:In(PropertyName='a',PropertyValues=['x',int:1])
 std::string Show(const Literal& l) {
   switch (l.kind) {
-    case Literal::Kind::kNull: return "null";
-    case Literal::Kind::kBool: return l.text;
-    case Literal::Kind::kInteger: return "int:" + l.text;
-    case Literal::Kind::kDecimal: return "dec:" + l.text;
-    case Literal::Kind::kString: return "'" + l.text + "'";
-    case Literal::Kind::kGuid: return "guid:" + l.text;
-    case Literal::Kind::kDateTime: return "dt:" + l.text;
-    case Literal::Kind::kDate: return "date:" + l.text;
-    case Literal::Kind::kEnum: return "enum:" + l.text;
+    case Literal::Kind::kNull:
+      return "null";
+    case Literal::Kind::kBool:
+      return l.text;
+    case Literal::Kind::kInteger:
+      return "int:" + l.text;
+    case Literal::Kind::kDecimal:
+      return "dec:" + l.text;
+    case Literal::Kind::kString:
+      return "'" + l.text + "'";
+    case Literal::Kind::kGuid:
+      return "guid:" + l.text;
+    case Literal::Kind::kDateTime:
+      return "dt:" + l.text;
+    case Literal::Kind::kDate:
+      return "date:" + l.text;
+    case Literal::Kind::kEnum:
+      return "enum:" + l.text;
   }
   return "?";
 }
@@ -51,14 +60,20 @@ std::string Show(const Expr& e) {
   static constexpr const char* kOps[] = {"eq", "ne", "gt", "ge", "lt", "le"};
   auto child = [&](size_t i) { return i < e.children.size() && e.children[i] ? Show(*e.children[i]) : "<missing>"; };
   switch (e.kind) {
-    case Expr::Kind::kAnd: return "and(" + child(0) + "," + child(1) + ")";
-    case Expr::Kind::kOr: return "or(" + child(0) + "," + child(1) + ")";
-    case Expr::Kind::kNot: return "not(" + child(0) + ")";
+    case Expr::Kind::kAnd:
+      return "and(" + child(0) + "," + child(1) + ")";
+    case Expr::Kind::kOr:
+      return "or(" + child(0) + "," + child(1) + ")";
+    case Expr::Kind::kNot:
+      return "not(" + child(0) + ")";
     case Expr::Kind::kCompare:
       return std::string(kOps[static_cast<int>(e.op)]) + "(" + child(0) + "," + child(1) + ")";
-    case Expr::Kind::kProperty: return JoinPath(e.path);
-    case Expr::Kind::kLiteral: return Show(e.literal);
-    case Expr::Kind::kFunction: return e.name + "(" + child(0) + "," + child(1) + ")";
+    case Expr::Kind::kProperty:
+      return JoinPath(e.path);
+    case Expr::Kind::kLiteral:
+      return Show(e.literal);
+    case Expr::Kind::kFunction:
+      return e.name + "(" + child(0) + "," + child(1) + ")";
     case Expr::Kind::kLambda:
       if (e.children.empty()) return JoinPath(e.path) + "/" + e.name + "()";
       return JoinPath(e.path) + "/" + e.name + "(" + e.variable + ":" + child(0) + ")";
@@ -118,26 +133,18 @@ INSTANTIATE_TEST_SUITE_P(
     Filter, FilterValidTest,
     testing::Values(
         // Comparison operators and literal kinds.
-        FilterCase{"name eq 'Contoso'", "eq(name,'Contoso')"},
-        FilterCase{"revenue ne 5", "ne(revenue,int:5)"},
-        FilterCase{"revenue gt -5", "gt(revenue,int:-5)"},
-        FilterCase{"revenue ge 1.5", "ge(revenue,dec:1.5)"},
-        FilterCase{"revenue lt -2e3", "lt(revenue,dec:-2e3)"},
-        FilterCase{"revenue le 1.5m", "le(revenue,dec:1.5)"},
-        FilterCase{"revenue le 2.25M", "le(revenue,dec:2.25)"},
-        FilterCase{"revenue eq 1E+10", "eq(revenue,dec:1E+10)"},
+        FilterCase{"name eq 'Contoso'", "eq(name,'Contoso')"}, FilterCase{"revenue ne 5", "ne(revenue,int:5)"},
+        FilterCase{"revenue gt -5", "gt(revenue,int:-5)"}, FilterCase{"revenue ge 1.5", "ge(revenue,dec:1.5)"},
+        FilterCase{"revenue lt -2e3", "lt(revenue,dec:-2e3)"}, FilterCase{"revenue le 1.5m", "le(revenue,dec:1.5)"},
+        FilterCase{"revenue le 2.25M", "le(revenue,dec:2.25)"}, FilterCase{"revenue eq 1E+10", "eq(revenue,dec:1E+10)"},
         FilterCase{"revenue eq +7", "eq(revenue,int:7)"},
         FilterCase{"revenue eq 99999999999999999999", "eq(revenue,int:99999999999999999999)"},
-        FilterCase{"name eq null", "eq(name,null)"},
-        FilterCase{"donotemail eq true", "eq(donotemail,true)"},
+        FilterCase{"name eq null", "eq(name,null)"}, FilterCase{"donotemail eq true", "eq(donotemail,true)"},
         FilterCase{"donotemail ne false", "ne(donotemail,false)"},
-        FilterCase{"name eq 'O''Bryan'", "eq(name,'O'Bryan')"},
-        FilterCase{"name eq ''", "eq(name,'')"},
-        FilterCase{"name eq ''''", "eq(name,''')"},
-        FilterCase{"name eq 'a)b,c=d;e/f'", "eq(name,'a)b,c=d;e/f')"},
+        FilterCase{"name eq 'O''Bryan'", "eq(name,'O'Bryan')"}, FilterCase{"name eq ''", "eq(name,'')"},
+        FilterCase{"name eq ''''", "eq(name,''')"}, FilterCase{"name eq 'a)b,c=d;e/f'", "eq(name,'a)b,c=d;e/f')"},
         FilterCase{"name eq 'and or not eq'", "eq(name,'and or not eq')"},
-        FilterCase{"name eq '%_[^]'", "eq(name,'%_[^]')"},
-        FilterCase{"name eq 'Zürich'", "eq(name,'Zürich')"},
+        FilterCase{"name eq '%_[^]'", "eq(name,'%_[^]')"}, FilterCase{"name eq 'Zürich'", "eq(name,'Zürich')"},
         FilterCase{"_ownerid_value eq 4026BE43-6D3C-E611-80D5-00155D2A68D1",
                    "eq(_ownerid_value,guid:4026be43-6d3c-e611-80d5-00155d2a68d1)"},
         FilterCase{"_ownerid_value eq {4026be43-6d3c-e611-80d5-00155d2a68d1}",
@@ -163,8 +170,7 @@ INSTANTIATE_TEST_SUITE_P(
         FilterCase{"primarycontactid/createdby/fullname eq 'Joe'", "eq(primarycontactid/createdby/fullname,'Joe')"},
         FilterCase{"firstname eq lastname", "eq(firstname,lastname)"},
         FilterCase{"CanCreateAttributes/Value eq true", "eq(CanCreateAttributes/Value,true)"},
-        FilterCase{"5 lt revenue", "lt(int:5,revenue)"},
-        FilterCase{"(name) eq 'x'", "eq(name,'x')"},
+        FilterCase{"5 lt revenue", "lt(int:5,revenue)"}, FilterCase{"(name) eq 'x'", "eq(name,'x')"},
         // Precedence and grouping.
         FilterCase{"a eq 1 or b eq 2 and c eq 3", "or(eq(a,int:1),and(eq(b,int:2),eq(c,int:3)))"},
         FilterCase{"a eq 1 and b eq 2 or c eq 3", "or(and(eq(a,int:1),eq(b,int:2)),eq(c,int:3))"},
@@ -172,23 +178,23 @@ INSTANTIATE_TEST_SUITE_P(
         FilterCase{"a eq 1 and (b eq 2 or c eq 3)", "and(eq(a,int:1),or(eq(b,int:2),eq(c,int:3)))"},
         FilterCase{"a eq 1 or b eq 2 or c eq 3", "or(or(eq(a,int:1),eq(b,int:2)),eq(c,int:3))"},
         FilterCase{"a eq 1 and b eq 2 and c eq 3", "and(and(eq(a,int:1),eq(b,int:2)),eq(c,int:3))"},
-        FilterCase{"not a eq 1 or b eq 2", "ERROR: Syntax error at position 0 in '$filter': 'not' binds tighter "
-                                           "than comparisons; write 'not (a eq b)' to negate a comparison."},
-        FilterCase{"a eq 1 eq 2", "ERROR: Syntax error at position 7 in '$filter': comparisons cannot be chained; "
-                                  "combine them with 'and' or 'or'."},
-        FilterCase{"(a eq 1) eq true", "ERROR: Syntax error at position 0 in '$filter': only properties and literals "
-                                       "can be compared (the operand of the operator at position 9 is a condition)."},
+        FilterCase{"not a eq 1 or b eq 2",
+                   "ERROR: Syntax error at position 0 in '$filter': 'not' binds tighter "
+                   "than comparisons; write 'not (a eq b)' to negate one."},
+        FilterCase{"a eq 1 eq 2",
+                   "ERROR: Syntax error at position 7 in '$filter': comparisons cannot be chained; "
+                   "combine them with 'and' or 'or'."},
+        FilterCase{"(a eq 1) eq true",
+                   "ERROR: Syntax error at position 0 in '$filter': only properties and literals "
+                   "can be compared (the operand of the operator at position 9 is a condition)."},
         FilterCase{"not (a eq 1) or b eq 2", "or(not(eq(a,int:1)),eq(b,int:2))"},
-        FilterCase{"not(a eq 1)", "not(eq(a,int:1))"},
-        FilterCase{"not not (a eq 1)", "not(not(eq(a,int:1)))"},
+        FilterCase{"not(a eq 1)", "not(eq(a,int:1))"}, FilterCase{"not not (a eq 1)", "not(not(eq(a,int:1)))"},
         FilterCase{"((((a eq 1))))", "eq(a,int:1)"},
-        FilterCase{"(a eq 1) and ((b eq 2))", "and(eq(a,int:1),eq(b,int:2))"},
-        FilterCase{"\ta\teq\t1 ", "eq(a,int:1)"},
+        FilterCase{"(a eq 1) and ((b eq 2))", "and(eq(a,int:1),eq(b,int:2))"}, FilterCase{"\ta\teq\t1 ", "eq(a,int:1)"},
         FilterCase{"a  eq   1   and   b eq 2", "and(eq(a,int:1),eq(b,int:2))"},
         FilterCase{"(a eq 1)and(b eq 2)", "and(eq(a,int:1),eq(b,int:2))"},
         // Boolean properties as conditions.
-        FilterCase{"donotemail", "eq(donotemail,true)"},
-        FilterCase{"not donotemail", "not(eq(donotemail,true))"},
+        FilterCase{"donotemail", "eq(donotemail,true)"}, FilterCase{"not donotemail", "not(eq(donotemail,true))"},
         FilterCase{"donotemail and not donotphone", "and(eq(donotemail,true),not(eq(donotphone,true)))"},
         // String functions.
         FilterCase{"contains(name,'sample')", "contains(name,'sample')"},
@@ -227,7 +233,8 @@ INSTANTIATE_TEST_SUITE_P(
         FilterCase{"Microsoft.Dynamics.CRM.Today(PropertyName='createdon')", "qf:Today(PropertyName='createdon')"},
         FilterCase{"Microsoft.Dynamics.CRM.Today( PropertyName = 'createdon' )", "qf:Today(PropertyName='createdon')"},
         FilterCase{"mscrm.Today(PropertyName='createdon')", "qf:Today(PropertyName='createdon')"},
-        FilterCase{"Microsoft.Dynamics.CRM.EqualUserId(PropertyName='ownerid')", "qf:EqualUserId(PropertyName='ownerid')"},
+        FilterCase{"Microsoft.Dynamics.CRM.EqualUserId(PropertyName='ownerid')",
+                   "qf:EqualUserId(PropertyName='ownerid')"},
         FilterCase{"Microsoft.Dynamics.CRM.Between(PropertyName='createdon',PropertyValues=[2023-01-01,2023-12-31])",
                    "qf:Between(PropertyName='createdon',PropertyValues=[date:2023-01-01,date:2023-12-31])"},
         FilterCase{"Microsoft.Dynamics.CRM.Today(PropertyName='createdon') and name eq 'x'",
@@ -299,7 +306,8 @@ TEST(FilterTest, AliasesResolve) {
                       {"@p9", "null"}};
   EXPECT_EQ(FilterOrError("name eq @p1", aliases), "eq(name,'Contoso')");
   EXPECT_EQ(FilterOrError("@p2 gt @p3", aliases), "gt(revenue,int:100000)");
-  EXPECT_EQ(FilterOrError("_ownerid_value eq @p4", aliases), "eq(_ownerid_value,guid:4026be43-6d3c-e611-80d5-00155d2a68d1)");
+  EXPECT_EQ(FilterOrError("_ownerid_value eq @p4", aliases),
+            "eq(_ownerid_value,guid:4026be43-6d3c-e611-80d5-00155d2a68d1)");
   EXPECT_EQ(FilterOrError("@p5 eq @p1", aliases), "eq(primarycontactid/fullname,'Contoso')");
   EXPECT_EQ(FilterOrError("donotemail eq @p6", aliases), "eq(donotemail,true)");
   EXPECT_EQ(FilterOrError("contains(@p2,@p1)", aliases), "contains(revenue,'Contoso')");
@@ -314,11 +322,8 @@ TEST(FilterTest, AliasesResolve) {
 }
 
 TEST(FilterTest, BadAliasValuesAreErrors) {
-  AliasMap aliases = {{"@bad", "'unterminated"},
-                      {"@expr", "name eq 'x'"},
-                      {"@arr", "['a',"},
-                      {"@other", "@p1"},
-                      {"@p1", "'x'"}};
+  AliasMap aliases = {
+      {"@bad", "'unterminated"}, {"@expr", "name eq 'x'"}, {"@arr", "['a',"}, {"@other", "@p1"}, {"@p1", "'x'"}};
   for (const char* text : {"name eq @bad", "name eq @expr", "name eq @other",
                            "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=@arr)",
                            "Microsoft.Dynamics.CRM.In(PropertyName=@expr,PropertyValues=['a'])"}) {
@@ -374,34 +379,34 @@ TEST_P(FilterInvalidTest, IsQueryError) {
 
 INSTANTIATE_TEST_SUITE_P(
     Filter, FilterInvalidTest,
-    testing::Values(
-        "", "   ", "name eq", "name eq 'x' and", "name eq 'x' or", "and name eq 'x'", "name eq 'x' and or b eq 1",
-        "not", "(", ")", "(a eq 1", "a eq 1)", "(a eq 1))", "((a eq 1)", "()", "name eq 'abc", "name eq 'abc''",
-        "name eq \"abc\"", "name EQ 'x'", "name eq 'x' AND b eq 1", "name eq 'x' foo", "name 'x'", "a eq 1 eq 2",
-        "a eq b eq c", "a eq", "eq 1", "1", "'x'", "null", "tolower(name) eq 'x'", "substring(name,1) eq 'x'",
-        "year(createdon) eq 2020", "length(name) gt 3", "frobnicate(name)", "geo.distance(a,b) lt 5",
-        "Foo.Bar.In(PropertyName='a')", "contains(name)", "contains(name,'x','y')", "contains('x',name)",
-        "contains(name,othercolumn)", "contains(name 'x')", "contains(name,'x'", "startswith(,'x')",
-        "name eq guid'4026be43-6d3c-e611-80d5-00155d2a68d1'", "createdon gt datetime'2020-01-01'",
-        "createdon gt 2023-13-01", "createdon gt 2023-02-30", "createdon gt 2023-01-01T25:00:00Z",
-        "createdon gt 2023-01-01T10", "createdon gt 2023-01-01T10:00:00+5", "a eq 1.", "a eq 1e", "a eq 12abc",
-        "a eq 0x10", "a eq 4026be43-6d3c-e611-80d5-00155d2a68d", "a eq 4026be43-6d3c-e611-80d5-00155d2a68d1x",
-        "a eq -", "a eq @", "a eq 1 add 2", "a has Microsoft.Dynamics.CRM.X'Y'", "a/ eq 1", "/a eq 1",
-        "a//b eq 1", "a eq 1 /", "Tasks/any(", "Tasks/any(t)", "Tasks/any(t:)", "Tasks/any(t:t/x eq 1",
-        "Tasks/all()", "any(t:t/x eq 1)", "Tasks/any(t:t/x eq 1)/x eq 1", "Tasks/any(1:t/x eq 1)",
-        "Tasks/any(t:t/x eq 1) eq 5", "not Microsoft.Dynamics.CRM.Today(PropertyName='createdon')",
-        "not (Microsoft.Dynamics.CRM.Today(PropertyName='createdon'))",
-        "Microsoft.Dynamics.CRM.Today(PropertyName='createdon') eq false",
-        "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=['a',])",
-        "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=['a'",
-        "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=[['a']])",
-        "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyName='b')",
-        "Microsoft.Dynamics.CRM.In(PropertyName)", "Microsoft.Dynamics.CRM.In(PropertyName=)",
-        "Microsoft.Dynamics.CRM.In(PropertyName='a' PropertyValues=['b'])", "Microsoft.Dynamics.CRM.(x=1)",
-        "Microsoft.Dynamics.CRM.In(PropertyName=\"a\")", "name eq 'x' and (", "not 5", "a eq (b eq 1)",
-        "(a eq 1) eq true", "name eq 'x'\x01", "name eq {}", "name $eq 'x'", "a eq 1;b eq 2", "a eq [1]",
-        "a eq ]", "a eq 'x' ,", "a eq 'x':", "a=1", "a eq Microsoft.Dynamics.CRM.X'unterminated",
-        "a eq \"\\q\"", "a eq 1 or", "not not", "(((((((((("));
+    testing::Values("", "   ", "name eq", "name eq 'x' and", "name eq 'x' or", "and name eq 'x'",
+                    "name eq 'x' and or b eq 1", "not", "(", ")", "(a eq 1", "a eq 1)", "(a eq 1))", "((a eq 1)", "()",
+                    "name eq 'abc", "name eq 'abc''", "name eq \"abc\"", "name EQ 'x'", "name eq 'x' AND b eq 1",
+                    "name eq 'x' foo", "name 'x'", "a eq 1 eq 2", "a eq b eq c", "a eq", "eq 1", "1", "'x'", "null",
+                    "tolower(name) eq 'x'", "substring(name,1) eq 'x'", "year(createdon) eq 2020", "length(name) gt 3",
+                    "frobnicate(name)", "geo.distance(a,b) lt 5", "Foo.Bar.In(PropertyName='a')", "contains(name)",
+                    "contains(name,'x','y')", "contains('x',name)", "contains(name,othercolumn)", "contains(name 'x')",
+                    "contains(name,'x'", "startswith(,'x')", "name eq guid'4026be43-6d3c-e611-80d5-00155d2a68d1'",
+                    "createdon gt datetime'2020-01-01'", "createdon gt 2023-13-01", "createdon gt 2023-02-30",
+                    "createdon gt 2023-01-01T25:00:00Z", "createdon gt 2023-01-01T10",
+                    "createdon gt 2023-01-01T10:00:00+5", "a eq 1.", "a eq 1e", "a eq 12abc", "a eq 0x10",
+                    "a eq 4026be43-6d3c-e611-80d5-00155d2a68d", "a eq 4026be43-6d3c-e611-80d5-00155d2a68d1x", "a eq -",
+                    "a eq @", "a eq 1 add 2", "a has Microsoft.Dynamics.CRM.X'Y'", "a/ eq 1", "/a eq 1", "a//b eq 1",
+                    "a eq 1 /", "Tasks/any(", "Tasks/any(t)", "Tasks/any(t:)", "Tasks/any(t:t/x eq 1", "Tasks/all()",
+                    "any(t:t/x eq 1)", "Tasks/any(t:t/x eq 1)/x eq 1", "Tasks/any(1:t/x eq 1)",
+                    "Tasks/any(t:t/x eq 1) eq 5", "not Microsoft.Dynamics.CRM.Today(PropertyName='createdon')",
+                    "not (Microsoft.Dynamics.CRM.Today(PropertyName='createdon'))",
+                    "Microsoft.Dynamics.CRM.Today(PropertyName='createdon') eq false",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=['a',])",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=['a'",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyValues=[['a']])",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='a',PropertyName='b')",
+                    "Microsoft.Dynamics.CRM.In(PropertyName)", "Microsoft.Dynamics.CRM.In(PropertyName=)",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='a' PropertyValues=['b'])", "Microsoft.Dynamics.CRM.(x=1)",
+                    "Microsoft.Dynamics.CRM.In(PropertyName=\"a\")", "name eq 'x' and (", "not 5", "a eq (b eq 1)",
+                    "(a eq 1) eq true", "name eq 'x'\x01", "name eq {}", "name $eq 'x'", "a eq 1;b eq 2", "a eq [1]",
+                    "a eq ]", "a eq 'x' ,", "a eq 'x':", "a=1", "a eq Microsoft.Dynamics.CRM.X'unterminated",
+                    "a eq \"\\q\"", "a eq 1 or", "not not", "(((((((((("));
 
 // ---------------------------------------------------------------------------------------------
 // Literals
@@ -424,35 +429,33 @@ TEST_P(LiteralTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Literal, LiteralTest,
-    testing::Values(LiteralCase{"null", Literal::Kind::kNull, ""}, LiteralCase{"true", Literal::Kind::kBool, "true"},
-                    LiteralCase{"false", Literal::Kind::kBool, "false"},
-                    LiteralCase{"0", Literal::Kind::kInteger, "0"}, LiteralCase{"-42", Literal::Kind::kInteger, "-42"},
-                    LiteralCase{"+42", Literal::Kind::kInteger, "42"}, LiteralCase{" 1033 ", Literal::Kind::kInteger, "1033"},
-                    LiteralCase{"3.25", Literal::Kind::kDecimal, "3.25"},
-                    LiteralCase{"-2e3", Literal::Kind::kDecimal, "-2e3"},
-                    LiteralCase{"1.5m", Literal::Kind::kDecimal, "1.5"}, LiteralCase{"7M", Literal::Kind::kDecimal, "7"},
-                    LiteralCase{"'hello'", Literal::Kind::kString, "hello"},
-                    LiteralCase{"'it''s'", Literal::Kind::kString, "it's"},
-                    LiteralCase{"''", Literal::Kind::kString, ""},
-                    LiteralCase{"'Pacific Standard Time'", Literal::Kind::kString, "Pacific Standard Time"},
-                    LiteralCase{"'00000000-0000-0000-0000-000000000001'", Literal::Kind::kString,
-                                "00000000-0000-0000-0000-000000000001"},
-                    LiteralCase{"7EB682F1-CA75-E511-80D4-00155D2A68D1", Literal::Kind::kGuid,
-                                "7eb682f1-ca75-e511-80d4-00155d2a68d1"},
-                    LiteralCase{"{7EB682F1-CA75-E511-80D4-00155D2A68D1}", Literal::Kind::kGuid,
-                                "7eb682f1-ca75-e511-80d4-00155d2a68d1"},
-                    LiteralCase{"2023-01-01T00:00:00Z", Literal::Kind::kDateTime, "2023-01-01T00:00:00Z"},
-                    LiteralCase{"2023-01-01T00:00:00.1234567+01:00", Literal::Kind::kDateTime,
-                                "2023-01-01T00:00:00.1234567+01:00"},
-                    LiteralCase{"2023-01-01", Literal::Kind::kDate, "2023-01-01"},
-                    LiteralCase{"Microsoft.Dynamics.CRM.TargetFieldType'ValidForCreate'", Literal::Kind::kEnum,
-                                "TargetFieldType'ValidForCreate'"},
-                    LiteralCase{"Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'", Literal::Kind::kEnum,
-                                "OwnershipTypes'UserOwned'"}));
+    testing::Values(
+        LiteralCase{"null", Literal::Kind::kNull, ""}, LiteralCase{"true", Literal::Kind::kBool, "true"},
+        LiteralCase{"false", Literal::Kind::kBool, "false"}, LiteralCase{"0", Literal::Kind::kInteger, "0"},
+        LiteralCase{"-42", Literal::Kind::kInteger, "-42"}, LiteralCase{"+42", Literal::Kind::kInteger, "42"},
+        LiteralCase{" 1033 ", Literal::Kind::kInteger, "1033"}, LiteralCase{"3.25", Literal::Kind::kDecimal, "3.25"},
+        LiteralCase{"-2e3", Literal::Kind::kDecimal, "-2e3"}, LiteralCase{"1.5m", Literal::Kind::kDecimal, "1.5"},
+        LiteralCase{"7M", Literal::Kind::kDecimal, "7"}, LiteralCase{"'hello'", Literal::Kind::kString, "hello"},
+        LiteralCase{"'it''s'", Literal::Kind::kString, "it's"}, LiteralCase{"''", Literal::Kind::kString, ""},
+        LiteralCase{"'Pacific Standard Time'", Literal::Kind::kString, "Pacific Standard Time"},
+        LiteralCase{"'00000000-0000-0000-0000-000000000001'", Literal::Kind::kString,
+                    "00000000-0000-0000-0000-000000000001"},
+        LiteralCase{"7EB682F1-CA75-E511-80D4-00155D2A68D1", Literal::Kind::kGuid,
+                    "7eb682f1-ca75-e511-80d4-00155d2a68d1"},
+        LiteralCase{"{7EB682F1-CA75-E511-80D4-00155D2A68D1}", Literal::Kind::kGuid,
+                    "7eb682f1-ca75-e511-80d4-00155d2a68d1"},
+        LiteralCase{"2023-01-01T00:00:00Z", Literal::Kind::kDateTime, "2023-01-01T00:00:00Z"},
+        LiteralCase{"2023-01-01T00:00:00.1234567+01:00", Literal::Kind::kDateTime, "2023-01-01T00:00:00.1234567+01:00"},
+        LiteralCase{"2023-01-01", Literal::Kind::kDate, "2023-01-01"},
+        LiteralCase{"Microsoft.Dynamics.CRM.TargetFieldType'ValidForCreate'", Literal::Kind::kEnum,
+                    "TargetFieldType'ValidForCreate'"},
+        LiteralCase{"Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'", Literal::Kind::kEnum,
+                    "OwnershipTypes'UserOwned'"}));
 
 TEST(LiteralTest, RejectsNonLiterals) {
-  for (const char* text : {"", "  ", "abc", "@p1", "'x", "'x' 'y'", "1 2", "[1]", "{'a':1}", "\"x\"", "guid'x'",
-                           "2023-01-32", "1.2.3", "--1", "True", "NULL", "(1)", "00000000-0000-0000-0000-00000000000g"}) {
+  for (const char* text :
+       {"", "  ", "abc", "@p1", "'x", "'x' 'y'", "1 2", "[1]", "{'a':1}", "\"x\"", "guid'x'", "2023-01-32", "1.2.3",
+        "--1", "True", "NULL", "(1)", "00000000-0000-0000-0000-00000000000g"}) {
     ExpectQueryError(ParseLiteral(text).status(), text);
   }
 }
@@ -486,9 +489,9 @@ TEST(OrderByTest, Aliases) {
 }
 
 TEST(OrderByTest, RejectsMalformed) {
-  for (const char* text : {"", " ", ",", "name,", ",name", "name asc desc", "name DESC", "name ascending",
-                           "tolower(name)", "name/", "'name'", "5", "name,,revenue", "name eq 1", "name;revenue",
-                           "name asc,"}) {
+  for (const char* text :
+       {"", " ", ",", "name,", ",name", "name asc desc", "name DESC", "name ascending", "tolower(name)", "name/",
+        "'name'", "5", "name,,revenue", "name eq 1", "name;revenue", "name asc,"}) {
     ExpectQueryError(ParseOrderBy(text, {}).status(), text);
   }
 }
@@ -535,7 +538,8 @@ TEST(ExpandTest, OptionsAndThreeLevelsOfNesting) {
   auto r = ParseExpand(
       "primarycontactid($select=fullname,emailaddress1;$expand=createdby($select=fullname;"
       "$expand=businessunitid($select=name;$filter=name ne 'a,b;c(d)'))),"
-      "Account_Tasks($select=subject;$filter=contains(subject,'x;y') and statecode eq 0;$orderby=createdon desc;$top=5)",
+      "Account_Tasks($select=subject;$filter=contains(subject,'x;y') and statecode eq 0;$orderby=createdon "
+      "desc;$top=5)",
       {});
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->size(), 2u);
@@ -597,12 +601,40 @@ TEST(ExpandTest, NestedErrorsNameTheNavigation) {
 }
 
 TEST(ExpandTest, RejectsMalformed) {
-  for (const char* text :
-       {"", " ", ",", "a,", ",a", "a,,b", "a(", "a)", "a(($select=x)", "a($select=x))", "a()", "a($select=x)b",
-        "a ($select=x)", "a/$ref($select=x)", "a/b", "a/$count", "a($select=)", "a($select=x;)", "a(;$select=x)",
-        "a($select)", "a($select=x;$select=y)", "a($top=-1)", "a($top=x)", "a($filter=)", "a($filter=name eq 'x)",
-        "a($orderby=name sideways)", "a($expand=)", "a($expand=b(c))", "a(select=x)", "a($SELECT=x)", "'a'",
-        "a($filter=name eq \"x)", "1a", "a($expand=b($expand=c($top=1;$skip=2)))"}) {
+  for (const char* text : {"",
+                           " ",
+                           ",",
+                           "a,",
+                           ",a",
+                           "a,,b",
+                           "a(",
+                           "a)",
+                           "a(($select=x)",
+                           "a($select=x))",
+                           "a()",
+                           "a($select=x)b",
+                           "a ($select=x)",
+                           "a/$ref($select=x)",
+                           "a/b",
+                           "a/$count",
+                           "a($select=)",
+                           "a($select=x;)",
+                           "a(;$select=x)",
+                           "a($select)",
+                           "a($select=x;$select=y)",
+                           "a($top=-1)",
+                           "a($top=x)",
+                           "a($filter=)",
+                           "a($filter=name eq 'x)",
+                           "a($orderby=name sideways)",
+                           "a($expand=)",
+                           "a($expand=b(c))",
+                           "a(select=x)",
+                           "a($SELECT=x)",
+                           "'a'",
+                           "a($filter=name eq \"x)",
+                           "1a",
+                           "a($expand=b($expand=c($top=1;$skip=2)))"}) {
     ExpectQueryError(ParseExpand(text, {}).status(), text);
   }
 }
@@ -637,8 +669,7 @@ std::string ShowPath(std::string_view path, const AliasMap& aliases = {}) {
         if (i) s += ',';
         if (!seg.keys[i].name.empty()) s += seg.keys[i].name + "=";
         s += Show(seg.keys[i].value);
-        if (seg.keys[i].value.kind == Literal::Kind::kNull && seg.keys[i].raw != "null")
-          s += " raw:" + seg.keys[i].raw;
+        if (seg.keys[i].value.kind == Literal::Kind::kNull && seg.keys[i].raw != "null") s += " raw:" + seg.keys[i].raw;
       }
       s += ')';
     }
@@ -671,11 +702,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "accounts(guid:00000000-0000-0000-0000-000000000001)"},
         PathCase{"accounts({7EB682F1-CA75-E511-80D4-00155D2A68D1})",
                  "accounts(guid:7eb682f1-ca75-e511-80d4-00155d2a68d1)"},
-        PathCase{"accounts(7EB682F1-CA75-E511-80D4-00155D2A68D1)", "accounts(guid:7eb682f1-ca75-e511-80d4-00155d2a68d1)"},
+        PathCase{"accounts(7EB682F1-CA75-E511-80D4-00155D2A68D1)",
+                 "accounts(guid:7eb682f1-ca75-e511-80d4-00155d2a68d1)"},
         PathCase{"accounts(accountnumber='A1')", "accounts(accountnumber='A1')"},
         PathCase{"contacts(firstname='Joe',emailaddress1='a@b.c')", "contacts(firstname='Joe',emailaddress1='a@b.c')"},
-        PathCase{"contacts(firstname='Joe', emailaddress1 = 'a@b.c' )", "contacts(firstname='Joe',emailaddress1='a@b.c')"},
-        PathCase{"example_records(example_key1=2,example_key2=2)", "example_records(example_key1=int:2,example_key2=int:2)"},
+        PathCase{"contacts(firstname='Joe', emailaddress1 = 'a@b.c' )",
+                 "contacts(firstname='Joe',emailaddress1='a@b.c')"},
+        PathCase{"example_records(example_key1=2,example_key2=2)",
+                 "example_records(example_key1=int:2,example_key2=int:2)"},
         PathCase{"accounts(_primarycontactid_value=00000000-0000-0000-0000-000000000001)",
                  "accounts(_primarycontactid_value=guid:00000000-0000-0000-0000-000000000001)"},
         PathCase{"accounts(accountid=00000000-0000-0000-0000-000000000001)",
@@ -733,13 +767,41 @@ TEST(PathTest, KeepsRawText) {
 }
 
 TEST(PathTest, RejectsMalformed) {
-  for (const char* text :
-       {"accounts(", "accounts)", "accounts(1))", "accounts((1)", "accounts('abc)", "accounts(abc)", "accounts(1)x",
-        "accounts(1)(2)", "accounts(1) /name", "accounts(a=1,a=2)", "accounts(a=1,2)", "accounts(1,a=2)",
-        "accounts(a=)", "accounts(=1)", "accounts(a b=1)", "accounts(a=1,)", "accounts(,)", "accounts(a=[1)",
-        "accounts(a=[1]x)", "accounts(a={'x':1)", "(1)", "/(1)", "acc ounts", "acc'ounts", "$", "$meta-data",
-        "accounts(a=@)", "accounts(a=@p 1)", "accounts(guid'00000000-0000-0000-0000-000000000001')",
-        "accounts(name=\"x\")", "Fn(X=@bad)", "accounts(a='x'y')", "accounts.(1)", "a..b", ".a"}) {
+  for (const char* text : {"accounts(",
+                           "accounts)",
+                           "accounts(1))",
+                           "accounts((1)",
+                           "accounts('abc)",
+                           "accounts(abc)",
+                           "accounts(1)x",
+                           "accounts(1)(2)",
+                           "accounts(1) /name",
+                           "accounts(a=1,a=2)",
+                           "accounts(a=1,2)",
+                           "accounts(1,a=2)",
+                           "accounts(a=)",
+                           "accounts(=1)",
+                           "accounts(a b=1)",
+                           "accounts(a=1,)",
+                           "accounts(,)",
+                           "accounts(a=[1)",
+                           "accounts(a=[1]x)",
+                           "accounts(a={'x':1)",
+                           "(1)",
+                           "/(1)",
+                           "acc ounts",
+                           "acc'ounts",
+                           "$",
+                           "$meta-data",
+                           "accounts(a=@)",
+                           "accounts(a=@p 1)",
+                           "accounts(guid'00000000-0000-0000-0000-000000000001')",
+                           "accounts(name=\"x\")",
+                           "Fn(X=@bad)",
+                           "accounts(a='x'y')",
+                           "accounts.(1)",
+                           "a..b",
+                           ".a"}) {
     auto r = ParseResourcePath(text, {{"@bad", "'unterminated"}});
     ExpectQueryError(r.status(), text);
   }
@@ -766,7 +828,8 @@ TEST(QueryStringTest, DecodesInOrder) {
 }
 
 TEST(QueryStringTest, RejectsBadEscapes) {
-  for (const char* text : {"a=%", "a=%2", "a=%zz", "%g1=b", "a=1&b=%%"}) ExpectQueryError(ParseQueryString(text).status(), text);
+  for (const char* text : {"a=%", "a=%2", "a=%zz", "%g1=b", "a=1&b=%%"})
+    ExpectQueryError(ParseQueryString(text).status(), text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,10 +838,10 @@ TEST(QueryStringTest, RejectsBadEscapes) {
 TEST(RobustnessTest, RandomInputFailsCleanly) {
   std::mt19937 rng(12345);
   const std::string alphabet = "()[]{}'\",;:=/@$ -+.eqandornt0123456789abcdefT:Z";
-  const std::vector<std::string> seeds = {
-      "a eq 1 and (b ne 'x' or not contains(c,'y'))", "Tasks/any(t:t/x eq 1)",
-      "Microsoft.Dynamics.CRM.In(PropertyName='n',PropertyValues=[\"a\",'b',1])",
-      "p($select=a,b;$filter=c eq 1;$expand=q($top=2))", "accounts(a='x',b=00000000-0000-0000-0000-000000000001)/x"};
+  const std::vector<std::string> seeds = {"a eq 1 and (b ne 'x' or not contains(c,'y'))", "Tasks/any(t:t/x eq 1)",
+                                          "Microsoft.Dynamics.CRM.In(PropertyName='n',PropertyValues=[\"a\",'b',1])",
+                                          "p($select=a,b;$filter=c eq 1;$expand=q($top=2))",
+                                          "accounts(a='x',b=00000000-0000-0000-0000-000000000001)/x"};
   AliasMap aliases = {{"@p1", "'x'"}, {"@p2", "[1,2]"}, {"@p3", "name"}};
   for (int i = 0; i < 20000; ++i) {
     std::string s = seeds[rng() % seeds.size()];
@@ -786,14 +849,20 @@ TEST(RobustnessTest, RandomInputFailsCleanly) {
     for (int e = 0; e < edits; ++e) {
       size_t pos = s.empty() ? 0 : rng() % (s.size() + 1);
       switch (rng() % 3) {
-        case 0: s.insert(s.begin() + static_cast<std::ptrdiff_t>(pos), alphabet[rng() % alphabet.size()]); break;
-        case 1: if (pos < s.size()) s.erase(pos, 1); break;
-        default: if (pos < s.size()) s[pos] = static_cast<char>(rng() % 256); break;
+        case 0:
+          s.insert(s.begin() + static_cast<std::ptrdiff_t>(pos), alphabet[rng() % alphabet.size()]);
+          break;
+        case 1:
+          if (pos < s.size()) s.erase(pos, 1);
+          break;
+        default:
+          if (pos < s.size()) s[pos] = static_cast<char>(rng() % 256);
+          break;
       }
     }
-    for (const Status& st : {ParseFilter(s, aliases).status(), ParseExpand(s, aliases).status(),
-                             ParseResourcePath(s, aliases).status(), ParseOrderBy(s, aliases).status(),
-                             ParseLiteral(s).status(), ParseSelect(s).status()}) {
+    for (const Status& st :
+         {ParseFilter(s, aliases).status(), ParseExpand(s, aliases).status(), ParseResourcePath(s, aliases).status(),
+          ParseOrderBy(s, aliases).status(), ParseLiteral(s).status(), ParseSelect(s).status()}) {
       if (!st.ok()) {
         EXPECT_EQ(st.error_code(), err::kQueryError) << s << " → " << st.message();
       }

@@ -224,6 +224,9 @@ void AddPreferenceApplied(const WebApi::Call& c, HttpResponse& r, bool represent
 }
 
 Result<Json> ParseBody(const HttpRequest& req) {
+  if (const std::string* ct = req.Header("content-type");
+      ct && !Trim(*ct).empty() && !StartsWithIgnoreCase(Trim(*ct), "application/json"))
+    return PayloadError("The Content-Type '" + *ct + "' is not supported; send application/json.");
   if (Trim(req.body).empty()) return PayloadError("The request body is empty; a JSON object is required.");
   return ParseJson(req.body);
 }
@@ -364,6 +367,8 @@ void WebApi::Route(std::shared_ptr<Call> c) {
   const Table* table = cat.FindBySetName(s0.name);
   if (!table) return c->Fail(NotFoundSegment(s0.name));
 
+  if (s0.has_parens && s0.keys.empty())
+    return c->Fail(QueryError("The key of '" + s0.name + "' is empty; address a record as " + s0.name + "(<id>)."));
   // Collection: /accounts, /accounts/$count.
   if (s0.keys.empty()) {
     if (c->segs.size() == 2 && c->segs[1].name == "$count") {

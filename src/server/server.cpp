@@ -189,6 +189,15 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     start_ = std::chrono::steady_clock::now();
+    size_t header_count = std::distance(msg.begin(), msg.end());
+    if (header_count > server_.options().max_header_count)
+      return Write(odata::ErrorResponse(InvalidArgument("The request has " + std::to_string(header_count) +
+                                                        " headers; at most " +
+                                                        std::to_string(server_.options().max_header_count) + " are accepted.")));
+    if (msg.target().size() > server_.options().max_url_bytes)
+      return Write(odata::ErrorResponse(InvalidArgument("The URL is longer than " +
+                                                        std::to_string(server_.options().max_url_bytes) +
+                                                        " characters; send long queries in a $batch request.")));
     HttpRequest req;
     req.method = std::string(msg.method_string().data(), msg.method_string().size());
     req.target = std::string(msg.target().data(), msg.target().size());
@@ -226,7 +235,8 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.metrics().Observe(r.status, secs);
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !self->keep_alive_) return self->Close();
+      if (ec) return self->Close();
+      if (!self->keep_alive_) return self->Linger();
       self->Read();
     });
   }
@@ -236,12 +246,32 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // Lingering close: stop sending, then read and discard what the client still sends (a refused
+  // upload) for a bounded time and size, so the client reads our answer instead of a reset.
+  void Linger() {
+    Close();
+    drained_ = 0;
+    stream_.expires_after(std::chrono::seconds(10));
+    DrainSome();
+  }
+
+  void DrainSome() {
+    if (!scratch_) scratch_ = std::make_unique<std::array<char, 65536>>();
+    stream_.async_read_some(net::buffer(*scratch_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > (256u << 20)) return;  // EOF, timeout or too much: let the socket close
+      self->DrainSome();
+    });
+  }
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Server::Impl& server_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  size_t drained_ = 0;
+  std::unique_ptr<std::array<char, 65536>> scratch_;
   std::chrono::steady_clock::time_point start_;
 };
 

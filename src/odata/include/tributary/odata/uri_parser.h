@@ -88,7 +88,7 @@ Result<int64_t> ParseTop(std::string_view text);
 
 // One entry of a path segment's parentheses.
 struct KeyValue {
-  std::string name;      // empty for a bare key: accounts(<guid>)
+  std::string name;  // empty for a bare key: accounts(<guid>)
   // After alias resolution. For a JSON array or object (function parameters such as
   // EntityNames=["account"] or {'@odata.id':'accounts(…)'}) this is the null literal and `raw`
   // holds the text, so check `raw` for collection- and complex-typed parameters.
@@ -102,7 +102,7 @@ struct Segment {
   // Identifier as written (may contain dots: Microsoft.Dynamics.CRM.WhoAmI), or a '$' name:
   // "$ref", "$count", "$value", "$batch", "$metadata", "$1" (batch Content-ID), ….
   std::string name;
-  bool has_parens = false;      // "WhoAmI()" → true, "WhoAmI" → false
+  bool has_parens = false;  // "WhoAmI()" → true, "WhoAmI" → false
   // Contents of (...): one bare key, or name=value pairs (alternate/composite keys, function
   // parameters), in the order written. Names are unique. A bare value that is not a GUID
   // (accounts(123)) is returned as whatever literal it is; the caller decides.

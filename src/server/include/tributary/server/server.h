@@ -15,7 +15,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port
   int threads = 0;       // 0: one per core
-  size_t max_body_bytes = 32u << 20;
+  size_t max_body_bytes = 16u << 20;  // JSON bodies; Dataverse clients batch well below this
+  size_t max_header_count = 200;
+  size_t max_url_bytes = 32768;  // Dataverse's GET URL limit
   size_t max_header_bytes = 64u << 10;
   std::string public_url;  // base URL for links; default: from the Host header
   int idle_timeout_seconds = 120;
