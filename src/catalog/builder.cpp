@@ -125,7 +125,8 @@ class CatalogAssembler {
       std::string name = r.intersect.empty() ? r.name : r.intersect;
       t->logical_name = name;
       t->schema_name = name;
-      t->entity_set_name = DefaultEntitySetName(name);
+      // Dataverse names intersect sets "<name>collection" when the name already ends in s.
+      t->entity_set_name = name.ends_with("s") ? name + "collection" : DefaultEntitySetName(name);
       t->display_name = name;
       t->display_collection_name = name;
       t->metadata_id = NameGuid("table:" + name);
@@ -208,6 +209,7 @@ class CatalogAssembler {
     if (d.primaryname) {
       Column& pn = UserColumn(d, t, *d.primaryname);
       pn.is_primary_name = true;
+      pn.indexed = true;
       t.primary_name = pn.logical_name;
     } else if (custom) {
       auto pos = d.name.find('_');
@@ -219,6 +221,7 @@ class CatalogAssembler {
       pn.path = d.path + ".primaryname";
       Column& c = UserColumn(d, t, pn);
       c.is_primary_name = true;
+      c.indexed = true;
       t.primary_name = c.logical_name;
     }
     bool has_money = false;
@@ -238,9 +241,11 @@ class CatalogAssembler {
       Column& owner = Add(t, "ownerid", ColumnType::kOwner);
       owner.targets = {"systemuser", "team"};
       owner.required = RequiredLevel::kSystemRequired;
+      owner.indexed = true;
       SystemLookup(t, "owninguser", "systemuser", "user_" + t.entity_set_name);
       SystemLookup(t, "owningteam", "team", "team_" + t.entity_set_name);
       SystemLookup(t, "owningbusinessunit", "businessunit", "business_unit_" + t.entity_set_name);
+      const_cast<Column*>(t.FindColumn("owningbusinessunit"))->indexed = true;
     } else if (t.ownership == Ownership::kOrganization) {
       SystemLookup(t, "organizationid", "organization", "organization_" + t.entity_set_name);
     }
@@ -298,6 +303,7 @@ class CatalogAssembler {
     else c.display_name = DisplayFromName(cd.name, c.is_custom || t.is_custom);
     c.description = cd.description;
     c.format = cd.format;
+    c.indexed = cd.indexed || c.IsLookup() || cd.type == "lookup" || cd.type == "customer";
     if (cd.readonly) {
       c.valid_for_create = false;
       c.valid_for_update = false;
@@ -418,6 +424,7 @@ class CatalogAssembler {
     }
     Column& c1 = Add(it, a1, ColumnType::kUniqueIdentifier);
     Column& c2 = Add(it, a2, ColumnType::kUniqueIdentifier);
+    c1.indexed = c2.indexed = true;
     c1.required = c2.required = RequiredLevel::kSystemRequired;
     System(it, "versionnumber", ColumnType::kBigInt);
     auto rel = std::make_unique<Relationship>();

@@ -80,7 +80,7 @@ class Parser {
   ColumnDef Column(const YAML::Node& n, const std::string& p) {
     CheckKeys(n, p, {"name", "schemaname", "displayname", "description", "type", "format", "behavior", "required",
                      "maxlength", "precision", "min", "max", "target", "relationship", "relationships", "nav",
-                     "ondelete", "choices", "options", "default", "truelabel", "falselabel", "readonly"});
+                     "ondelete", "choices", "options", "default", "truelabel", "falselabel", "readonly", "indexed"});
     ColumnDef c;
     c.path = p;
     c.name = Str(n, "name", p);
@@ -110,6 +110,7 @@ class Parser {
     c.truelabel = Str(n, "truelabel", p);
     c.falselabel = Str(n, "falselabel", p);
     c.readonly = Bool(n, "readonly", p).value_or(false);
+    c.indexed = Bool(n, "indexed", p).value_or(false);
     return c;
   }
 

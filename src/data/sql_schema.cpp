@@ -84,7 +84,7 @@ Status EnsureSqlSchema(storage::Connection& c, const catalog::Catalog& cat) {
       }
     }
     for (const auto& col : t.columns) {
-      if (col->IsLookup() || col->is_primary_name || (t.is_intersect && !col->is_primary_id))
+      if (col->indexed)
         ddl += "CREATE INDEX IF NOT EXISTS " + Q("ix_" + t.sql_table + "_" + col->sql_name) + " ON " + Q(t.sql_table) +
                " (" + Q(col->sql_name) + ");";
     }

@@ -63,20 +63,43 @@ std::vector<std::string> SplitPath(std::string_view s) {
   return out;
 }
 
-// Quotes user text for a message: control characters become '?', long text is shortened
-// (without cutting a UTF-8 sequence).
+// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  unsigned b0 = byte(i);
+  size_t n = b0 >= 0xC2 && b0 <= 0xDF ? 2 : b0 >= 0xE0 && b0 <= 0xEF ? 3 : b0 >= 0xF0 && b0 <= 0xF4 ? 4 : 0;
+  if (n == 0) return 0;
+  unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte (no overlongs or surrogates)
+  if (b0 == 0xE0) lo = 0xA0;
+  if (b0 == 0xED) hi = 0x9F;
+  if (b0 == 0xF0) lo = 0x90;
+  if (b0 == 0xF4) hi = 0x8F;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+// Quotes user text for a message: control characters and invalid UTF-8 become '?', and long text
+// is shortened, so that messages are always valid UTF-8 of bounded length.
 std::string Quote(std::string_view s) {
   constexpr size_t kMax = 60;
-  bool cut = false;
-  if (s.size() > kMax) {
-    size_t n = kMax;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    s = s.substr(0, n);
-    cut = true;
-  }
   std::string out = "'";
-  for (char c : s) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
-  if (cut) out.append("...");
+  size_t i = 0;
+  while (i < s.size() && i < kMax) {
+    unsigned char u = static_cast<unsigned char>(s[i]);
+    if (u < 0x80) {
+      out.push_back(u < 0x20 || u == 0x7f ? '?' : s[i]);
+      ++i;
+    } else if (size_t n = Utf8SequenceLength(s, i); n != 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  if (i < s.size()) out.append("...");
   out.push_back('\'');
   return out;
 }
@@ -1073,7 +1096,7 @@ Result<ExprPtr> ExprParser::ParseQueryFunction(std::string name) {
     std::unordered_set<std::string_view> seen;
     for (;;) {
       if (tok().kind != Tok::kIdent || !IsIdentifier(tok().text))
-        return UnexpectedHere("expected a parameter name in " + e->name + "(…)");
+        return UnexpectedHere("expected a parameter name in " + Quote(e->name));
       if (!seen.insert(tok().text).second)
         return src_.Error(tok().pos, "the parameter " + Quote(tok().text) + " is given twice");
       std::string param(tok().text);
@@ -1086,7 +1109,7 @@ Result<ExprPtr> ExprParser::ParseQueryFunction(std::string name) {
         continue;
       }
       if (tok().kind == Tok::kRParen) break;
-      return UnexpectedHere("expected ',' or ')' in " + e->name + "(…)");
+      return UnexpectedHere("expected ',' or ')' in " + Quote(e->name));
     }
   }
   RETURN_IF_ERROR(Advance());  // )

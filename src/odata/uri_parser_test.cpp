@@ -359,11 +359,28 @@ TEST(FilterTest, MessagesNameTheProblemAndPosition) {
             "input ends.");
   EXPECT_EQ(FilterOrError("not Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['a'])"),
             "ERROR: Not operator along with the Custom Named Condition operators is not allowed");
+  EXPECT_EQ(
+      FilterOrError("name EQ 'x'"),
+      "ERROR: Syntax error at position 5 in '$filter': operators are case-sensitive; write 'eq' instead of 'EQ'.");
+  EXPECT_EQ(FilterOrError("a/ eq 1"),
+            "ERROR: Syntax error at position 3 in '$filter': expected a property name after '/' but found 'eq'.");
   EXPECT_EQ(FilterOrError("a in ('x','y')"),
             "ERROR: Syntax error at position 2 in '$filter': the operator 'in' is not supported.");
   EXPECT_EQ(FilterOrError("year(createdon) eq 2020"),
             "ERROR: Syntax error at position 0 in '$filter': the function 'year' is not supported; $filter supports "
             "only contains, startswith and endswith.");
+}
+
+TEST(FilterTest, MessagesAreValidUtf8AndBounded) {
+  std::string bad = "a eq 1 \xff\xfe\xc3";
+  auto r = ParseFilter(bad, {});
+  ExpectQueryError(r.status(), "invalid UTF-8");
+  EXPECT_EQ(r.status().message().find('\xff'), std::string::npos) << r.status().message();
+  EXPECT_EQ(FilterOrError("name eq 'x' Zürich"),
+            "ERROR: Syntax error at position 12 in '$filter': expected an operator after ''x'' but found 'Zürich'.");
+  std::string long_name(1000, 'n');
+  auto l = ParseFilter("x eq 1 " + long_name, {});
+  EXPECT_LT(l.status().message().size(), 250u) << l.status().message();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,6 +594,15 @@ TEST(ExpandTest, FilterWithQueryFunctionAndAlias) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(Show(*(*r)[0].options.filter),
             "or(qf:In(PropertyName='subject',PropertyValues=['a,b','c;d']),eq(subject,'x'))");
+}
+
+TEST(ExpandTest, ToleratesSpacesAroundOptions) {
+  auto r = ParseExpand(" a( $select=x ; $top=2 ) , b/$ref ", {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].options.select, std::vector<std::string>{"x"});
+  EXPECT_EQ((*r)[0].options.top, 2);
+  EXPECT_TRUE((*r)[1].ref);
 }
 
 TEST(ExpandTest, UnsupportedOptionsAreNamed) {

@@ -81,6 +81,9 @@ struct Column {
   bool is_custom = false;
   bool is_primary_id = false;
   bool is_primary_name = false;
+  // Whether the store keeps an index on the column: primary names, business lookups, ownerid,
+  // owningbusinessunit and columns declared `indexed`. Alternate keys have their own indexes.
+  bool indexed = false;
   // Name of the column in the SQL table. Polymorphic lookups also store the target table's
   // logical name in `sql_name + "_type"`.
   std::string sql_name;

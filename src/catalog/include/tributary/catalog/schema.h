@@ -49,6 +49,7 @@ struct ColumnDef {
   std::optional<bool> default_bool;
   std::string truelabel, falselabel;
   bool readonly = false;  // not valid for create/update (computed by the platform)
+  bool indexed = false;   // keep a SQL index for filtering and sorting
   std::string path;
 };
 
