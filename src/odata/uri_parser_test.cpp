@@ -378,6 +378,10 @@ TEST(FilterTest, MessagesAreValidUtf8AndBounded) {
   EXPECT_EQ(r.status().message().find('\xff'), std::string::npos) << r.status().message();
   EXPECT_EQ(FilterOrError("name eq 'x' Zürich"),
             "ERROR: Syntax error at position 12 in '$filter': expected an operator after ''x'' but found 'Zürich'.");
+  // Regression (fuzzer): a query-function name with invalid UTF-8 was echoed raw.
+  auto qf = ParseFilter("Microsoft.Dynamics.CRM.I\xd7(n=1]", {});
+  ExpectQueryError(qf.status(), "bad qf name");
+  EXPECT_EQ(qf.status().message().find('\xd7'), std::string::npos) << qf.status().message();
   std::string long_name(1000, 'n');
   auto l = ParseFilter("x eq 1 " + long_name, {});
   EXPECT_LT(l.status().message().size(), 250u) << l.status().message();

@@ -181,7 +181,7 @@ Status ParseQueryOptions(WebApi::Call& c) {
     } else if (k == "$skip") {
       return QueryError("The query parameter $skip is not supported. Use the @odata.nextLink of the response to page.");
     } else if (k == "$apply") {
-      return Status(Code::kUnimplemented, "$apply is not available in this version of Tributary.", err::kNotSupported);
+      return QueryError("The query parameter $apply is not supported by this server yet.");
     } else if (k == "$search" || k == "$format" || k == "$levels" || k == "$compute" || k == "$index") {
       return QueryError("The query parameter " + k + " is not supported.");
     } else if (k == "$deltatoken") {

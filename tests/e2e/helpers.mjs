@@ -4,10 +4,11 @@
 // Environment:
 //   TRIBUTARY_BIN      path of the server binary (default: <repo>/build/tributary)
 //   TRIBUTARY_E2E_LOG  when set, the server's stdout/stderr are echoed to this process' stderr
+//   TRIBUTARY_E2E_KEEP when set, temporary data directories are kept (for debugging)
 
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
@@ -38,9 +39,11 @@ export const ERROR_CODE_RE = /^0x[0-9a-fA-F]{8}$/;
 export const ETAG_RE = /^W\/"\d+"$/;
 export const JSON_CONTENT_TYPE = "application/json; odata.metadata=minimal";
 
-// Every server process started by this module, so that a crashing test run does not leave
-// orphans behind.
+// Every server process and temporary data directory created by this module, so that a test
+// run that ends abruptly leaves neither orphans nor litter behind (TRIBUTARY_E2E_KEEP=1 keeps
+// the directories for debugging).
 const liveProcesses = new Set();
+const ownedDirs = new Set();
 process.on("exit", () => {
   for (const p of liveProcesses) {
     try {
@@ -48,6 +51,9 @@ process.on("exit", () => {
     } catch {
       // already gone
     }
+  }
+  if (!process.env.TRIBUTARY_E2E_KEEP) {
+    for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
   }
 });
 
@@ -329,7 +335,10 @@ export class TributaryServer {
     try {
       await this.stop();
     } finally {
-      if (this.ownsDataDir) await fs.rm(this.dataDir, { recursive: true, force: true });
+      if (this.ownsDataDir && !process.env.TRIBUTARY_E2E_KEEP) {
+        await fs.rm(this.dataDir, { recursive: true, force: true });
+        ownedDirs.delete(this.dataDir);
+      }
     }
   }
 
@@ -346,6 +355,7 @@ export class TributaryServer {
       method: "POST",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body,
+      signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
     let json;
@@ -388,10 +398,10 @@ export class TributaryServer {
 
   /**
    * Raw request with fetch. `body`: object/array → JSON; string/Buffer → sent as is.
-   * Options: headers, body, auth (default true), token, contentType.
+   * Options: headers, body, auth (default true), token, contentType, timeoutMs (default 30 s).
    * Returns {status, headers, text, json}.
    */
-  async api(method, p, { headers = {}, body, auth = true, token, contentType, redirect = "manual" } = {}) {
+  async api(method, p, { headers = {}, body, auth = true, token, contentType, redirect = "manual", timeoutMs = 30_000 } = {}) {
     const h = {
       Accept: "application/json",
       "OData-MaxVersion": "4.0",
@@ -414,7 +424,8 @@ export class TributaryServer {
       if (existing) delete h[existing];
       if (v !== null && v !== undefined) h[k] = v;
     }
-    const res = await fetch(this.url(p), { method, headers: h, body: payload, redirect });
+    // A hung server must fail one test, not stall the suite until undici's 300 s timeout.
+    const res = await fetch(this.url(p), { method, headers: h, body: payload, redirect, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let json;
     const ct = res.headers.get("content-type") ?? "";
@@ -490,6 +501,7 @@ export class TributaryServer {
 export async function startServer({ schema = null, start = true } = {}) {
   checkBinary();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "tributary-e2e-"));
+  ownedDirs.add(dataDir);
   const server = new TributaryServer({
     dataDir,
     clientId: randomUUID(),
