@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <fstream>
@@ -38,6 +39,9 @@ Status SetMeta(storage::Connection& c, std::string_view key, std::string value) 
   return c.Exec("INSERT INTO _t_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", p)
       .status();
 }
+
+// Version of the store layout (docs/formats/store.md). A store written by a newer layout is refused.
+constexpr int kStoreFormatVersion = 1;
 
 Status WriteBootstrapFile(const std::string& dir, const std::string& id, const std::string& secret) {
   std::string path = dir + "/bootstrap-credentials.json";
@@ -93,6 +97,13 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvironmentOptions&
   ASSIGN_OR_RETURN(env->engine_, storage::OpenSqlite({.path = options.data_dir + "/tributary.db",
                                                       .read_connections = options.read_connections}));
   RETURN_IF_ERROR(env->engine_->WriteSync([](storage::Connection& c) { return c.ExecScript(kInternalSchema); }));
+  {
+    auto r = env->engine_->Read();
+    ASSIGN_OR_RETURN(auto format, Meta(*r, "format_version"));
+    if (format && std::atoi(format->c_str()) > kStoreFormatVersion)
+      return InvalidArgument("the store in " + options.data_dir + " has format version " + *format +
+                             "; this build reads version " + std::to_string(kStoreFormatVersion) + " or older");
+  }
   RETURN_IF_ERROR(env->Load());
   auto r = env->engine_->Read();
   ASSIGN_OR_RETURN(auto org, Meta(*r, "organization_id"));
@@ -148,8 +159,6 @@ Status Environment::Load() {
   service_->persisted_version_ = v;
   engine_->SetPreCommitHook([svc = service_.get()](storage::Connection& c) { return svc->PreCommit(c); });
   RETURN_IF_ERROR(engine_->WriteSync([cat](storage::Connection& c) { return EnsureSqlSchema(c, *cat); }));
-  ASSIGN_OR_RETURN(auto key, Meta(*r, "signing_key"));
-  (void)key;
   std::optional<std::string> secret;
   RETURN_IF_ERROR(r->Query("SELECT value FROM _t_secret WHERE name = 'token_signing_key'", {},
                            [&](const storage::Row& row) {
@@ -170,6 +179,7 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
   service_->next_version_ = 1;
   engine_->SetPreCommitHook([svc = service_.get()](storage::Connection& c) { return svc->PreCommit(c); });
   RETURN_IF_ERROR(engine_->WriteSync([](storage::Connection& c) {
+    RETURN_IF_ERROR(SetMeta(c, "format_version", std::to_string(kStoreFormatVersion)));
     return c.Exec("INSERT OR IGNORE INTO _t_meta (key, value) VALUES ('version', '0')").status();
   }));
   CallerContext sys{ids_.admin_user_id, ids_.root_business_unit_id};
