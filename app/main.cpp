@@ -4,8 +4,8 @@
 //   tributary schema apply --data DIR FILE
 //   tributary version
 
-#include <CLI/CLI.hpp>
 #include <yaml-cpp/yaml.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -78,8 +78,7 @@ int Serve(std::string data_dir, std::string listen, const std::string& config) {
   if (!port.ok()) return Fail(port.status().ToString());
   std::string url = "http://" + (so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host) + ":" +
                     std::to_string(*port);
-  if ((*env)->created())
-    std::fprintf(stderr, "created a new environment in %s\n", data_dir.c_str());
+  if ((*env)->created()) std::fprintf(stderr, "created a new environment in %s\n", data_dir.c_str());
   if (Env("TRIBUTARY_BOOTSTRAP_CLIENT_ID").empty())
     std::fprintf(stderr,
                  "get a token:  curl -s -d grant_type=client_credentials -d client_id=ID -d client_secret=SECRET "

@@ -45,73 +45,71 @@ constexpr int kAccountNumberCardinality = 2000;  // 100k rows / 2000 values = 50
 // ---------------------------------------------------------------------------------------------
 
 [[noreturn]] void die(sqlite3* db, const char* what) {
-    std::fprintf(stderr, "bench_raw_sqlite: %s: %s\n", what, db ? sqlite3_errmsg(db) : "(no db)");
-    std::exit(1);
+  std::fprintf(stderr, "bench_raw_sqlite: %s: %s\n", what, db ? sqlite3_errmsg(db) : "(no db)");
+  std::exit(1);
 }
 
 void exec(sqlite3* db, const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-        std::fprintf(stderr, "bench_raw_sqlite: %s: %s\n", sql, err ? err : "?");
-        sqlite3_free(err);
-        std::exit(1);
-    }
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::fprintf(stderr, "bench_raw_sqlite: %s: %s\n", sql, err ? err : "?");
+    sqlite3_free(err);
+    std::exit(1);
+  }
 }
 
 class Stmt {
-public:
-    Stmt(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
-            die(db, sql);
-    }
-    ~Stmt() { sqlite3_finalize(s_); }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-    sqlite3_stmt* get() const { return s_; }
-    void text(int i, const std::string& v) {
-        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    }
-    void int64(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); }
-    void real(int i, double v) { sqlite3_bind_double(s_, i, v); }
-    void null(int i) { sqlite3_bind_null(s_, i); }
-    int step() { return sqlite3_step(s_); }
-    void reset() {
-        sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
-    }
-    void run() {  // step a statement that returns no rows
-        if (step() != SQLITE_DONE) die(db_, sqlite3_sql(s_));
-        sqlite3_reset(s_);
-    }
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) die(db, sql);
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  sqlite3_stmt* get() const { return s_; }
+  void text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void int64(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  void real(int i, double v) { sqlite3_bind_double(s_, i, v); }
+  void null(int i) { sqlite3_bind_null(s_, i); }
+  int step() { return sqlite3_step(s_); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  void run() {  // step a statement that returns no rows
+    if (step() != SQLITE_DONE) die(db_, sqlite3_sql(s_));
+    sqlite3_reset(s_);
+  }
 
-private:
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
 };
 
 class Conn {
-public:
-    // synchronous: "FULL" (fsync the WAL on every commit) or "NORMAL".
-    explicit Conn(const std::string& path, const char* synchronous = "FULL") {
-        if (sqlite3_open_v2(path.c_str(), &db_,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                            nullptr) != SQLITE_OK)
-            die(db_, "open");
-        sqlite3_busy_timeout(db_, 5000);
-        exec(db_, "PRAGMA journal_mode=WAL");
-        std::string sync = std::string("PRAGMA synchronous=") + synchronous;
-        exec(db_, sync.c_str());
-        exec(db_, "PRAGMA cache_size=-65536");  // 64 MiB page cache per connection
-        exec(db_, "PRAGMA temp_store=MEMORY");
-        exec(db_, "PRAGMA foreign_keys=OFF");
-    }
-    ~Conn() { sqlite3_close_v2(db_); }
-    Conn(const Conn&) = delete;
-    Conn& operator=(const Conn&) = delete;
-    sqlite3* get() const { return db_; }
+ public:
+  // synchronous: "FULL" (fsync the WAL on every commit) or "NORMAL".
+  explicit Conn(const std::string& path, const char* synchronous = "FULL") {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK)
+      die(db_, "open");
+    sqlite3_busy_timeout(db_, 5000);
+    exec(db_, "PRAGMA journal_mode=WAL");
+    std::string sync = std::string("PRAGMA synchronous=") + synchronous;
+    exec(db_, sync.c_str());
+    exec(db_, "PRAGMA cache_size=-65536");  // 64 MiB page cache per connection
+    exec(db_, "PRAGMA temp_store=MEMORY");
+    exec(db_, "PRAGMA foreign_keys=OFF");
+  }
+  ~Conn() { sqlite3_close_v2(db_); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  sqlite3* get() const { return db_; }
 
-private:
-    sqlite3* db_ = nullptr;
+ private:
+  sqlite3* db_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -121,33 +119,32 @@ private:
 // ---------------------------------------------------------------------------------------------
 
 class GuidGen {
-public:
-    explicit GuidGen(std::uint64_t seed) : rng_(seed) {}
-    std::string next() {
-        auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::system_clock::now().time_since_epoch())
-                                                 .count());
-        if (ms <= last_ms_) {
-            // Same (or earlier) millisecond: keep monotonic by bumping the sequence.
-            if (++seq_ == 0) ++last_ms_;
-            ms = last_ms_;
-        } else {
-            last_ms_ = ms;
-            seq_ = 0;
-        }
-        std::uint64_t r = rng_();
-        char buf[37];
-        std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                      static_cast<unsigned>(ms >> 16), static_cast<unsigned>(ms & 0xffff),
-                      static_cast<unsigned>(seq_), static_cast<unsigned>((r >> 48) & 0xffff),
-                      static_cast<unsigned long long>(r & 0xffffffffffffULL));
-        return buf;
+ public:
+  explicit GuidGen(std::uint64_t seed) : rng_(seed) {}
+  std::string next() {
+    auto ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    if (ms <= last_ms_) {
+      // Same (or earlier) millisecond: keep monotonic by bumping the sequence.
+      if (++seq_ == 0) ++last_ms_;
+      ms = last_ms_;
+    } else {
+      last_ms_ = ms;
+      seq_ = 0;
     }
+    std::uint64_t r = rng_();
+    char buf[37];
+    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(ms >> 16),
+                  static_cast<unsigned>(ms & 0xffff), static_cast<unsigned>(seq_),
+                  static_cast<unsigned>((r >> 48) & 0xffff), static_cast<unsigned long long>(r & 0xffffffffffffULL));
+    return buf;
+  }
 
-private:
-    std::mt19937_64 rng_;
-    std::uint64_t last_ms_ = 0;
-    std::uint16_t seq_ = 0;
+ private:
+  std::mt19937_64 rng_;
+  std::uint64_t last_ms_ = 0;
+  std::uint16_t seq_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -191,41 +188,39 @@ constexpr const char* kInsertSql =
 
 constexpr const char* kOwnerId = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-std::string account_number(std::uint64_t n) {
-    return "A-" + std::to_string(n % kAccountNumberCardinality);
-}
+std::string account_number(std::uint64_t n) { return "A-" + std::to_string(n % kAccountNumberCardinality); }
 
 std::string now_iso() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 // Binds one realistic row (roughly what POST /accounts with 5 attributes plus system columns
 // stores) and runs the insert.
 void insert_row(Stmt& ins, const std::string& id, std::uint64_t n, const std::string& when) {
-    static std::atomic<std::int64_t> version{1};
-    ins.text(1, id);
-    ins.text(2, "Account " + std::to_string(n));
-    ins.text(3, account_number(n));
-    ins.int64(4, static_cast<std::int64_t>(n % 5000));
-    ins.real(5, 1000.5 + static_cast<double>(n % 100000));
-    ins.text(6, "+1-555-" + std::to_string(1000000 + n % 9000000));
-    ins.null(7);
-    ins.null(8);
-    ins.null(9);
-    ins.null(10);
-    ins.null(11);
-    ins.null(12);
-    ins.null(13);
-    ins.text(14, kOwnerId);
-    ins.text(15, when);
-    ins.int64(16, version.fetch_add(1, std::memory_order_relaxed));
-    ins.run();
-    sqlite3_clear_bindings(ins.get());
+  static std::atomic<std::int64_t> version{1};
+  ins.text(1, id);
+  ins.text(2, "Account " + std::to_string(n));
+  ins.text(3, account_number(n));
+  ins.int64(4, static_cast<std::int64_t>(n % 5000));
+  ins.real(5, 1000.5 + static_cast<double>(n % 100000));
+  ins.text(6, "+1-555-" + std::to_string(1000000 + n % 9000000));
+  ins.null(7);
+  ins.null(8);
+  ins.null(9);
+  ins.null(10);
+  ins.null(11);
+  ins.null(12);
+  ins.null(13);
+  ins.text(14, kOwnerId);
+  ins.text(15, when);
+  ins.int64(16, version.fetch_add(1, std::memory_order_relaxed));
+  ins.run();
+  sqlite3_clear_bindings(ins.get());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,11 +228,11 @@ void insert_row(Stmt& ins, const std::string& id, std::uint64_t n, const std::st
 // ---------------------------------------------------------------------------------------------
 
 struct Env {
-    std::string dir;
-    std::string read_db;
-    std::string write_db;
-    std::vector<std::string> ids;  // primary keys in the read DB
-    std::uint64_t rows = 100000;
+  std::string dir;
+  std::string read_db;
+  std::string write_db;
+  std::vector<std::string> ids;  // primary keys in the read DB
+  std::uint64_t rows = 100000;
 };
 
 Env g_env;
@@ -247,78 +242,77 @@ int g_cleanup_count = 0;
 char g_cleanup_dir[512];
 
 void cleanup_files() {
-    for (int i = 0; i < g_cleanup_count; ++i) unlink(g_cleanup_paths[i]);
-    if (g_cleanup_dir[0]) rmdir(g_cleanup_dir);
+  for (int i = 0; i < g_cleanup_count; ++i) unlink(g_cleanup_paths[i]);
+  if (g_cleanup_dir[0]) rmdir(g_cleanup_dir);
 }
 
 extern "C" void on_signal(int sig) {
-    cleanup_files();
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
+  cleanup_files();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 
 void register_cleanup(const std::string& db) {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-        if (g_cleanup_count >= 8) return;
-        std::snprintf(g_cleanup_paths[g_cleanup_count++], 512, "%s%s", db.c_str(), suffix);
-    }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    if (g_cleanup_count >= 8) return;
+    std::snprintf(g_cleanup_paths[g_cleanup_count++], 512, "%s%s", db.c_str(), suffix);
+  }
 }
 
 void seed(const std::string& path, std::uint64_t rows, std::vector<std::string>* ids_out) {
-    Conn c(path);
-    exec(c.get(), kSchema);
-    GuidGen gen(0x5eed0000u + rows);
-    Stmt ins(c.get(), kInsertSql);
-    const std::string when = now_iso();
-    exec(c.get(), "BEGIN");
-    for (std::uint64_t n = 0; n < rows; ++n) {
-        std::string id = gen.next();
-        insert_row(ins, id, n, when);
-        if (ids_out) ids_out->push_back(std::move(id));
-    }
-    exec(c.get(), "COMMIT");
-    exec(c.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
-    exec(c.get(), "ANALYZE");
+  Conn c(path);
+  exec(c.get(), kSchema);
+  GuidGen gen(0x5eed0000u + rows);
+  Stmt ins(c.get(), kInsertSql);
+  const std::string when = now_iso();
+  exec(c.get(), "BEGIN");
+  for (std::uint64_t n = 0; n < rows; ++n) {
+    std::string id = gen.next();
+    insert_row(ins, id, n, when);
+    if (ids_out) ids_out->push_back(std::move(id));
+  }
+  exec(c.get(), "COMMIT");
+  exec(c.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
+  exec(c.get(), "ANALYZE");
 }
 
 void setup_env() {
-    if (const char* r = std::getenv("BENCH_ROWS")) g_env.rows = std::strtoull(r, nullptr, 10);
-    if (g_env.rows < kAccountNumberCardinality) g_env.rows = kAccountNumberCardinality;
+  if (const char* r = std::getenv("BENCH_ROWS")) g_env.rows = std::strtoull(r, nullptr, 10);
+  if (g_env.rows < kAccountNumberCardinality) g_env.rows = kAccountNumberCardinality;
 
-    std::string parent = "/tmp";
-    if (const char* t = std::getenv("BENCH_TMPDIR"); t && *t) parent = t;
-    std::string tmpl = parent + "/tributary-bench-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) {
-        std::perror("bench_raw_sqlite: mkdtemp");
-        std::exit(1);
-    }
-    g_env.dir = buf.data();
-    std::snprintf(g_cleanup_dir, sizeof g_cleanup_dir, "%s", g_env.dir.c_str());
-    g_env.read_db = g_env.dir + "/read.db";
-    g_env.write_db = g_env.dir + "/write.db";
-    register_cleanup(g_env.read_db);
-    register_cleanup(g_env.write_db);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGHUP, on_signal);
+  std::string parent = "/tmp";
+  if (const char* t = std::getenv("BENCH_TMPDIR"); t && *t) parent = t;
+  std::string tmpl = parent + "/tributary-bench-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) {
+    std::perror("bench_raw_sqlite: mkdtemp");
+    std::exit(1);
+  }
+  g_env.dir = buf.data();
+  std::snprintf(g_cleanup_dir, sizeof g_cleanup_dir, "%s", g_env.dir.c_str());
+  g_env.read_db = g_env.dir + "/read.db";
+  g_env.write_db = g_env.dir + "/write.db";
+  register_cleanup(g_env.read_db);
+  register_cleanup(g_env.write_db);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_signal);
 
-    struct statfs sfs{};
-    if (statfs(g_env.dir.c_str(), &sfs) == 0 && sfs.f_type == 0x01021994 /* TMPFS_MAGIC */)
-        std::fprintf(stderr,
-                     "bench_raw_sqlite: WARNING: %s is on tmpfs; fsync is free there, so the "
-                     "durable-insert figures are not meaningful. Set BENCH_TMPDIR to a disk.\n",
-                     g_env.dir.c_str());
+  struct statfs sfs {};
+  if (statfs(g_env.dir.c_str(), &sfs) == 0 && sfs.f_type == 0x01021994 /* TMPFS_MAGIC */)
+    std::fprintf(stderr,
+                 "bench_raw_sqlite: WARNING: %s is on tmpfs; fsync is free there, so the "
+                 "durable-insert figures are not meaningful. Set BENCH_TMPDIR to a disk.\n",
+                 g_env.dir.c_str());
 
-    auto t0 = std::chrono::steady_clock::now();
-    g_env.ids.reserve(g_env.rows);
-    seed(g_env.read_db, g_env.rows, &g_env.ids);
-    seed(g_env.write_db, g_env.rows, nullptr);
-    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "bench_raw_sqlite: seeded 2 x %llu rows in %s in %.2f s (SQLite %s)\n",
-                 static_cast<unsigned long long>(g_env.rows), g_env.dir.c_str(), secs,
-                 sqlite3_libversion());
+  auto t0 = std::chrono::steady_clock::now();
+  g_env.ids.reserve(g_env.rows);
+  seed(g_env.read_db, g_env.rows, &g_env.ids);
+  seed(g_env.write_db, g_env.rows, nullptr);
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "bench_raw_sqlite: seeded 2 x %llu rows in %s in %.2f s (SQLite %s)\n",
+               static_cast<unsigned long long>(g_env.rows), g_env.dir.c_str(), secs, sqlite3_libversion());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,61 +322,59 @@ void setup_env() {
 // Pulls the table and both indexes into this connection's page cache (not timed): a server keeps
 // its connections open, so the ceiling is measured warm, not on a connection's first queries.
 void warm(sqlite3* db) {
-    for (const char* sql : {"SELECT count(*), sum(length(name)) FROM account",
-                            "SELECT count(*) FROM account WHERE accountid > ''",
-                            "SELECT count(*) FROM account WHERE accountnumber > ''"}) {
-        Stmt s(db, sql);
-        while (s.step() == SQLITE_ROW) {
-        }
+  for (const char* sql :
+       {"SELECT count(*), sum(length(name)) FROM account", "SELECT count(*) FROM account WHERE accountid > ''",
+        "SELECT count(*) FROM account WHERE accountnumber > ''"}) {
+    Stmt s(db, sql);
+    while (s.step() == SQLITE_ROW) {
     }
+  }
 }
 
 // (a) Point lookup by primary key; materialises every column like a GET of the full record.
 void BM_PointLookup(benchmark::State& state) {
-    Conn c(g_env.read_db);
-    warm(c.get());
-    Stmt q(c.get(), "SELECT * FROM account WHERE accountid = ?1");
-    std::mt19937_64 rng(1234 + static_cast<unsigned>(state.thread_index()));
-    std::uniform_int_distribution<std::size_t> pick(0, g_env.ids.size() - 1);
-    std::int64_t found = 0;
-    for (auto _ : state) {
-        const std::string& id = g_env.ids[pick(rng)];
-        sqlite3_bind_text(q.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-        if (q.step() == SQLITE_ROW) {
-            ++found;
-            int n = sqlite3_column_count(q.get());
-            for (int i = 0; i < n; ++i) {
-                const unsigned char* v = sqlite3_column_text(q.get(), i);
-                benchmark::DoNotOptimize(v);
-                benchmark::DoNotOptimize(sqlite3_column_bytes(q.get(), i));
-            }
-        }
-        sqlite3_reset(q.get());
+  Conn c(g_env.read_db);
+  warm(c.get());
+  Stmt q(c.get(), "SELECT * FROM account WHERE accountid = ?1");
+  std::mt19937_64 rng(1234 + static_cast<unsigned>(state.thread_index()));
+  std::uniform_int_distribution<std::size_t> pick(0, g_env.ids.size() - 1);
+  std::int64_t found = 0;
+  for (auto _ : state) {
+    const std::string& id = g_env.ids[pick(rng)];
+    sqlite3_bind_text(q.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    if (q.step() == SQLITE_ROW) {
+      ++found;
+      int n = sqlite3_column_count(q.get());
+      for (int i = 0; i < n; ++i) {
+        const unsigned char* v = sqlite3_column_text(q.get(), i);
+        benchmark::DoNotOptimize(v);
+        benchmark::DoNotOptimize(sqlite3_column_bytes(q.get(), i));
+      }
     }
-    if (found != static_cast<std::int64_t>(state.iterations()))
-        state.SkipWithError("point lookup missed a row");
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    sqlite3_reset(q.get());
+  }
+  if (found != static_cast<std::int64_t>(state.iterations())) state.SkipWithError("point lookup missed a row");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_PointLookup)->Threads(1)->Threads(2)->UseRealTime();
 
 // Shared by the insert benchmarks: one connection to the write DB, synchronous=FULL, WAL.
 // `per_txn` rows per transaction; each benchmark iteration is one committed transaction.
 void run_inserts(benchmark::State& state, int per_txn) {
-    Conn c(g_env.write_db, "FULL");
-    Stmt ins(c.get(), kInsertSql);
-    Stmt begin(c.get(), "BEGIN IMMEDIATE");
-    Stmt commit(c.get(), "COMMIT");
-    GuidGen gen(std::random_device{}());
-    std::mt19937_64 rng(99);
-    const std::string when = now_iso();
-    for (auto _ : state) {
-        if (per_txn > 1) begin.run();
-        for (int i = 0; i < per_txn; ++i) insert_row(ins, gen.next(), rng(), when);
-        if (per_txn > 1) commit.run();  // per_txn == 1: autocommit == INSERT + COMMIT
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * per_txn);
-    state.counters["txn/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                 benchmark::Counter::kIsRate);
+  Conn c(g_env.write_db, "FULL");
+  Stmt ins(c.get(), kInsertSql);
+  Stmt begin(c.get(), "BEGIN IMMEDIATE");
+  Stmt commit(c.get(), "COMMIT");
+  GuidGen gen(std::random_device{}());
+  std::mt19937_64 rng(99);
+  const std::string when = now_iso();
+  for (auto _ : state) {
+    if (per_txn > 1) begin.run();
+    for (int i = 0; i < per_txn; ++i) insert_row(ins, gen.next(), rng(), when);
+    if (per_txn > 1) commit.run();  // per_txn == 1: autocommit == INSERT + COMMIT
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * per_txn);
+  state.counters["txn/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 // (b) One INSERT + COMMIT per row; synchronous=FULL means one WAL fsync per row.
@@ -401,55 +393,53 @@ BENCHMARK(BM_InsertTxn1000)->UseRealTime();
 // selects ($select=name,accountnumber plus the primary key that is always returned). No ORDER BY:
 // rows come back in rowid order, which for these time-ordered keys is also primary-key order.
 void BM_FilterIndexed(benchmark::State& state) {
-    Conn c(g_env.read_db);
-    warm(c.get());
-    Stmt q(c.get(),
-           "SELECT accountid, name, accountnumber FROM account WHERE accountnumber = ?1 LIMIT 50");
-    std::mt19937_64 rng(777 + static_cast<unsigned>(state.thread_index()));
-    std::vector<std::string> values;
-    values.reserve(kAccountNumberCardinality);
-    for (int i = 0; i < kAccountNumberCardinality; ++i) values.push_back(account_number(i));
-    std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
-    std::int64_t rows = 0;
-    for (auto _ : state) {
-        const std::string& v = values[pick(rng)];
-        sqlite3_bind_text(q.get(), 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-        while (q.step() == SQLITE_ROW) {
-            ++rows;
-            for (int i = 0; i < 3; ++i) {
-                benchmark::DoNotOptimize(sqlite3_column_text(q.get(), i));
-                benchmark::DoNotOptimize(sqlite3_column_bytes(q.get(), i));
-            }
-        }
-        sqlite3_reset(q.get());
+  Conn c(g_env.read_db);
+  warm(c.get());
+  Stmt q(c.get(), "SELECT accountid, name, accountnumber FROM account WHERE accountnumber = ?1 LIMIT 50");
+  std::mt19937_64 rng(777 + static_cast<unsigned>(state.thread_index()));
+  std::vector<std::string> values;
+  values.reserve(kAccountNumberCardinality);
+  for (int i = 0; i < kAccountNumberCardinality; ++i) values.push_back(account_number(i));
+  std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
+  std::int64_t rows = 0;
+  for (auto _ : state) {
+    const std::string& v = values[pick(rng)];
+    sqlite3_bind_text(q.get(), 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    while (q.step() == SQLITE_ROW) {
+      ++rows;
+      for (int i = 0; i < 3; ++i) {
+        benchmark::DoNotOptimize(sqlite3_column_text(q.get(), i));
+        benchmark::DoNotOptimize(sqlite3_column_bytes(q.get(), i));
+      }
     }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-    // Averaged (not summed) over threads so it reads as rows per query in every row of output.
-    state.counters["rows/query"] = benchmark::Counter(
-        state.iterations() ? static_cast<double>(rows) / static_cast<double>(state.iterations())
-                           : 0.0,
-        benchmark::Counter::kAvgThreads);
+    sqlite3_reset(q.get());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  // Averaged (not summed) over threads so it reads as rows per query in every row of output.
+  state.counters["rows/query"] =
+      benchmark::Counter(state.iterations() ? static_cast<double>(rows) / static_cast<double>(state.iterations()) : 0.0,
+                         benchmark::Counter::kAvgThreads);
 }
 BENCHMARK(BM_FilterIndexed)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    // Memory-usage statistics take a global mutex on every allocation, which serialises
-    // connections on different threads; a server that cares about throughput turns them off.
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (sqlite3_threadsafe() == 0) {
-        std::fprintf(stderr, "bench_raw_sqlite: SQLite was built without thread support\n");
-        return 1;
-    }
-    setup_env();
-    benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
-    benchmark::AddCustomContext("rows", std::to_string(g_env.rows));
-    benchmark::AddCustomContext("db_dir", g_env.dir);
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    cleanup_files();
-    return 0;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // Memory-usage statistics take a global mutex on every allocation, which serialises
+  // connections on different threads; a server that cares about throughput turns them off.
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  if (sqlite3_threadsafe() == 0) {
+    std::fprintf(stderr, "bench_raw_sqlite: SQLite was built without thread support\n");
+    return 1;
+  }
+  setup_env();
+  benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
+  benchmark::AddCustomContext("rows", std::to_string(g_env.rows));
+  benchmark::AddCustomContext("db_dir", g_env.dir);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  cleanup_files();
+  return 0;
 }

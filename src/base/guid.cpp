@@ -70,9 +70,9 @@ SequentialState& State() {
 
 Guid GuidGenerator::NewSequential() {
   auto& s = State();
-  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+  uint64_t ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   uint64_t counter;
   uint64_t rand;
   {

@@ -18,13 +18,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
     out.append(s.data() + start, i - start);
     start = i + 1;
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
       default:
         out.append("\\u00");
         out.push_back(kHex[c >> 4]);
@@ -73,24 +87,40 @@ const Json* Json::Find(std::string_view key) const {
 
 std::string_view Json::TypeName() const {
   switch (type_) {
-    case Type::kNull: return "null";
-    case Type::kBool: return "boolean";
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "boolean";
     case Type::kInt:
-    case Type::kDouble: return "number";
-    case Type::kString: return "string";
-    case Type::kArray: return "array";
-    case Type::kObject: return "object";
+    case Type::kDouble:
+      return "number";
+    case Type::kString:
+      return "string";
+    case Type::kArray:
+      return "array";
+    case Type::kObject:
+      return "object";
   }
   return "value";
 }
 
 void Json::Write(JsonWriter& w) const {
   switch (type_) {
-    case Type::kNull: w.Null(); break;
-    case Type::kBool: w.Bool(as_bool()); break;
-    case Type::kInt: w.Int(i_); break;
-    case Type::kDouble: w.Double(d_); break;
-    case Type::kString: w.String(s_); break;
+    case Type::kNull:
+      w.Null();
+      break;
+    case Type::kBool:
+      w.Bool(as_bool());
+      break;
+    case Type::kInt:
+      w.Int(i_);
+      break;
+    case Type::kDouble:
+      w.Double(d_);
+      break;
+    case Type::kString:
+      w.String(s_);
+      break;
     case Type::kArray:
       w.BeginArray();
       for (const auto& v : a_) v.Write(w);
@@ -119,12 +149,18 @@ namespace {
 Json Convert(simdjson::dom::element e) {
   using simdjson::dom::element_type;
   switch (e.type()) {
-    case element_type::NULL_VALUE: return Json();
-    case element_type::BOOL: return Json::MakeBool(bool(e));
-    case element_type::INT64: return Json::MakeInt(int64_t(e));
-    case element_type::UINT64: return Json::MakeDouble(static_cast<double>(uint64_t(e)));
-    case element_type::DOUBLE: return Json::MakeDouble(double(e));
-    case element_type::STRING: return Json::MakeString(std::string(std::string_view(e)));
+    case element_type::NULL_VALUE:
+      return Json();
+    case element_type::BOOL:
+      return Json::MakeBool(bool(e));
+    case element_type::INT64:
+      return Json::MakeInt(int64_t(e));
+    case element_type::UINT64:
+      return Json::MakeDouble(static_cast<double>(uint64_t(e)));
+    case element_type::DOUBLE:
+      return Json::MakeDouble(double(e));
+    case element_type::STRING:
+      return Json::MakeString(std::string(std::string_view(e)));
     case element_type::ARRAY: {
       std::vector<Json> a;
       for (auto child : simdjson::dom::array(e)) a.push_back(Convert(child));

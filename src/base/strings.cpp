@@ -52,13 +52,21 @@ bool Decode(std::string_view in, std::string& out, bool url) {
   size_t padding = 0;
   for (char c : in) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == (url ? '-' : '+')) v = 62;
-    else if (c == (url ? '_' : '/')) v = 63;
-    else if (c == '=') { ++padding; continue; }
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == (url ? '-' : '+'))
+      v = 62;
+    else if (c == (url ? '_' : '/'))
+      v = 63;
+    else if (c == '=') {
+      ++padding;
+      continue;
+    } else
+      return false;
     if (padding) return false;
     acc = acc << 6 | static_cast<uint32_t>(v);
     bits += 6;

@@ -47,8 +47,7 @@ unsigned DaysInMonth(int64_t y, unsigned m) {
 
 bool ParseCivilDate(std::string_view s, int64_t& days) {
   int y, m, d;
-  if (!Digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, m) || s[7] != '-' ||
-      !Digits(s, 8, 2, d))
+  if (!Digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, m) || s[7] != '-' || !Digits(s, 8, 2, d))
     return false;
   if (m < 1 || m > 12 || d < 1 || static_cast<unsigned>(d) > DaysInMonth(y, m)) return false;
   days = DaysFromCivil(y, m, d);
@@ -72,9 +71,8 @@ void AppendTimestamp(std::string& out, Timestamp t) {
   int64_t rem = secs - days * 86400;
   Civil c = CivilFromDays(days);
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(c.y), c.m,
-                        c.d, static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
-                        static_cast<int>(rem % 60));
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(c.y), c.m, c.d,
+                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
   out.append(buf, static_cast<size_t>(n));
 }
 
@@ -145,9 +143,9 @@ std::optional<Date> ParseDate(std::string_view s) {
 Date DateOf(Timestamp t) { return Date{static_cast<int32_t>(FloorDiv(t.ms, 86400000))}; }
 
 Timestamp SystemClock::Now() const {
-  return Timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count()};
+  return Timestamp{
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count()};
 }
 
 const SystemClock& SystemClock::Get() {

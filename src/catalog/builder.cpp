@@ -89,7 +89,7 @@ std::vector<StateDef> DefaultStates() {
 class CatalogAssembler {
  public:
   CatalogAssembler(const std::vector<TableDef>& tables, const std::vector<ChoiceDef>& choices,
-        const std::vector<RelationshipDef>& rels)
+                   const std::vector<RelationshipDef>& rels)
       : defs_(tables), choice_defs_(choices), rel_defs_(rels) {}
 
   Result<CatalogPtr> Run(int64_t version, Catalog* cat) {
@@ -105,8 +105,7 @@ class CatalogAssembler {
       bool custom = d.objecttypecode == 0;
       t->is_custom = custom;
       t->display_name = d.displayname.empty() ? DisplayFromName(d.name, custom) : d.displayname;
-      t->display_collection_name =
-          d.displaycollectionname.empty() ? t->display_name + "s" : d.displaycollectionname;
+      t->display_collection_name = d.displaycollectionname.empty() ? t->display_name + "s" : d.displaycollectionname;
       t->description = d.description;
       t->metadata_id = NameGuid("table:" + d.name);
       t->object_type_code = custom ? custom_otc++ : d.objecttypecode;
@@ -132,8 +131,8 @@ class CatalogAssembler {
       t->metadata_id = NameGuid("table:" + name);
       t->ownership = Ownership::kNone;
       t->is_intersect = true;
-      t->is_custom = r.name.find('_') != std::string::npos && cat_->FindTable(r.entity1) &&
-                     cat_->FindTable(r.entity1)->is_custom;
+      t->is_custom =
+          r.name.find('_') != std::string::npos && cat_->FindTable(r.entity1) && cat_->FindTable(r.entity1)->is_custom;
       t->primary_id = name + "id";
       t->sql_table = name;
       cat_->by_name_[name] = t.get();
@@ -299,8 +298,10 @@ class CatalogAssembler {
     Column& c = Add(t, cd.name, *type);
     c.is_custom = !cd.name.empty() && custom_names_.count(t.logical_name + "." + cd.name);
     if (!cd.schemaname.empty()) c.schema_name = cd.schemaname;
-    if (!cd.displayname.empty()) c.display_name = cd.displayname;
-    else c.display_name = DisplayFromName(cd.name, c.is_custom || t.is_custom);
+    if (!cd.displayname.empty())
+      c.display_name = cd.displayname;
+    else
+      c.display_name = DisplayFromName(cd.name, c.is_custom || t.is_custom);
     c.description = cd.description;
     c.format = cd.format;
     c.indexed = cd.indexed || c.IsLookup() || cd.type == "lookup" || cd.type == "customer";
@@ -308,9 +309,12 @@ class CatalogAssembler {
       c.valid_for_create = false;
       c.valid_for_update = false;
     }
-    if (cd.required == "applicationrequired") c.required = RequiredLevel::kApplicationRequired;
-    else if (cd.required == "recommended") c.required = RequiredLevel::kRecommended;
-    else if (cd.required == "systemrequired") c.required = RequiredLevel::kSystemRequired;
+    if (cd.required == "applicationrequired")
+      c.required = RequiredLevel::kApplicationRequired;
+    else if (cd.required == "recommended")
+      c.required = RequiredLevel::kRecommended;
+    else if (cd.required == "systemrequired")
+      c.required = RequiredLevel::kSystemRequired;
     else if (!cd.required.empty() && cd.required != "none")
       errors_.Add(cd.path + ".required", "must be none, recommended or applicationrequired");
     c.min_value = cd.min;
@@ -357,8 +361,10 @@ class CatalogAssembler {
       case ColumnType::kMultiChoice:
         if (!cd.choices.empty()) {
           auto it = cat_->choices_.find(cd.choices);
-          if (it == cat_->choices_.end()) errors_.Add(cd.path + ".choices", "no global choice named '" + cd.choices + "'");
-          else c.options = it->second;
+          if (it == cat_->choices_.end())
+            errors_.Add(cd.path + ".choices", "no global choice named '" + cd.choices + "'");
+          else
+            c.options = it->second;
         } else if (!cd.options.empty()) {
           c.options = MakeOptionSet(t.logical_name + "_" + cd.name, cd.options, false);
         } else {
@@ -366,8 +372,10 @@ class CatalogAssembler {
         }
         break;
       case ColumnType::kDateTime:
-        if (cd.behavior == "dateonly") c.behavior = DateBehavior::kDateOnly;
-        else if (cd.behavior == "timezoneindependent") c.behavior = DateBehavior::kTimeZoneIndependent;
+        if (cd.behavior == "dateonly")
+          c.behavior = DateBehavior::kDateOnly;
+        else if (cd.behavior == "timezoneindependent")
+          c.behavior = DateBehavior::kTimeZoneIndependent;
         else if (!cd.behavior.empty() && cd.behavior != "userlocal")
           errors_.Add(cd.path + ".behavior", "must be userlocal, dateonly or timezoneindependent");
         break;
@@ -386,8 +394,7 @@ class CatalogAssembler {
         c.targets = {"account", "contact"};
         for (const auto& target : c.targets) {
           auto it = cd.relationships.find(target);
-          std::string rel = it != cd.relationships.end() ? it->second
-                                                         : t.logical_name + "_" + cd.name + "_" + target;
+          std::string rel = it != cd.relationships.end() ? it->second : t.logical_name + "_" + cd.name + "_" + target;
           Lookup1N(t, c, target, rel, cd.name + "_" + target, OnDelete(cd), c.is_custom || t.is_custom);
         }
         break;
@@ -451,14 +458,14 @@ class CatalogAssembler {
           errors_.Add(kd.path + ".columns", "table '" + t.logical_name + "' has no column '" + cn + "'");
           continue;
         }
-        static const ColumnType kAllowed[] = {ColumnType::kString,  ColumnType::kInteger, ColumnType::kDecimal,
-                                              ColumnType::kDateTime, ColumnType::kLookup,  ColumnType::kChoice,
+        static const ColumnType kAllowed[] = {ColumnType::kString,           ColumnType::kInteger, ColumnType::kDecimal,
+                                              ColumnType::kDateTime,         ColumnType::kLookup,  ColumnType::kChoice,
                                               ColumnType::kUniqueIdentifier, ColumnType::kBigInt};
         if (std::find(std::begin(kAllowed), std::end(kAllowed), c->type) == std::end(kAllowed))
           errors_.Add(kd.path + ".columns", "column '" + cn + "' has a type that cannot be part of a key");
       }
-      t.keys.push_back(Key{kd.name, kd.schemaname.empty() ? kd.name : kd.schemaname, NameGuid("key:" + t.logical_name + "." + kd.name),
-                           kd.columns});
+      t.keys.push_back(Key{kd.name, kd.schemaname.empty() ? kd.name : kd.schemaname,
+                           NameGuid("key:" + t.logical_name + "." + kd.name), kd.columns});
     }
     if (t.keys.size() > 10) errors_.Add(d.path + ".keys", "a table has at most 10 alternate keys");
   }
@@ -467,7 +474,8 @@ class CatalogAssembler {
     if (t.nav_index.count(nav.name) || t.column_index.count(nav.name)) {
       // A navigation named like a column is normal for simple lookups (primarycontactid).
       if (t.nav_index.count(nav.name)) {
-        errors_.Add("relationships", "table '" + t.logical_name + "' has two navigation properties named '" + nav.name + "'");
+        errors_.Add("relationships",
+                    "table '" + t.logical_name + "' has two navigation properties named '" + nav.name + "'");
         return;
       }
     }
@@ -515,7 +523,9 @@ class CatalogAssembler {
 std::string DefaultEntitySetName(std::string_view n) {
   std::string s(n);
   if (s.empty()) return s;
-  auto ends = [&](std::string_view suf) { return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0; };
+  auto ends = [&](std::string_view suf) {
+    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+  };
   if (ends("y") && s.size() > 1 && std::string_view("aeiou").find(s[s.size() - 2]) == std::string_view::npos)
     return s.substr(0, s.size() - 1) + "ies";
   if (ends("s") || ends("x") || ends("z") || ends("ch") || ends("sh")) return s + "es";
@@ -540,7 +550,8 @@ Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
   Errors errors;
   std::string prefix = doc.prefix.empty() ? "" : doc.prefix + "_";
   if (!standard) {
-    if (doc.prefix.empty()) errors.Add("publisher.prefix", "a publisher prefix is required (for example 'new')");
+    if (doc.prefix.empty())
+      errors.Add("publisher.prefix", "a publisher prefix is required (for example 'new')");
     else if (!IsIdentifier(doc.prefix) || doc.prefix.size() < 2 || doc.prefix.size() > 8 ||
              doc.prefix.find('_') != std::string::npos)
       errors.Add("publisher.prefix", "must be 2–8 lowercase letters or digits, starting with a letter");
@@ -553,7 +564,8 @@ Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
   std::set<std::string> custom_columns = custom_columns_;
 
   for (const auto& c : doc.choices) {
-    if (!custom_name(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' must start with the prefix '" + prefix + "'");
+    if (!custom_name(c.name))
+      errors.Add(c.path + ".name", "'" + c.name + "' must start with the prefix '" + prefix + "'");
     if (!IsIdentifier(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' is not a valid name");
     if (c.options.empty()) errors.Add(c.path + ".options", "a choice needs options");
     auto it = std::find_if(choices.begin(), choices.end(), [&](const ChoiceDef& x) { return x.name == c.name; });
@@ -579,7 +591,8 @@ Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
       tables.push_back(std::move(copy));
     } else {
       for (const auto& cd : td.columns) {
-        auto ci = std::find_if(it->columns.begin(), it->columns.end(), [&](const ColumnDef& x) { return x.name == cd.name; });
+        auto ci =
+            std::find_if(it->columns.begin(), it->columns.end(), [&](const ColumnDef& x) { return x.name == cd.name; });
         if (it->primaryname && it->primaryname->name == cd.name) {
           if (cd.type != "string") errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type 'string'");
           continue;
@@ -602,13 +615,15 @@ Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
           if (ki->columns != kd.columns) errors.Add(kd.path, "key '" + kd.name + "' exists with other columns");
           continue;
         }
-        if (!custom_name(kd.name)) errors.Add(kd.path + ".name", "'" + kd.name + "' must start with the prefix '" + prefix + "'");
+        if (!custom_name(kd.name))
+          errors.Add(kd.path + ".name", "'" + kd.name + "' must start with the prefix '" + prefix + "'");
         it->keys.push_back(kd);
       }
     }
   }
   for (const auto& r : doc.relationships) {
-    if (!custom_name(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' must start with the prefix '" + prefix + "'");
+    if (!custom_name(r.name))
+      errors.Add(r.path + ".name", "'" + r.name + "' must start with the prefix '" + prefix + "'");
     if (!IsIdentifier(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' is not a valid name");
     auto it = std::find_if(rels.begin(), rels.end(), [&](const RelationshipDef& x) { return x.name == r.name; });
     if (it == rels.end()) rels.push_back(r);

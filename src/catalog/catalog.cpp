@@ -62,23 +62,40 @@ const OptionSet* Catalog::FindGlobalChoice(std::string_view name) const {
 
 std::string_view ColumnTypeName(ColumnType t) {
   switch (t) {
-    case ColumnType::kString: return "String";
-    case ColumnType::kMemo: return "Memo";
-    case ColumnType::kInteger: return "Integer";
-    case ColumnType::kBigInt: return "BigInt";
-    case ColumnType::kDecimal: return "Decimal";
-    case ColumnType::kDouble: return "Double";
-    case ColumnType::kMoney: return "Money";
-    case ColumnType::kBoolean: return "Boolean";
-    case ColumnType::kChoice: return "Picklist";
-    case ColumnType::kMultiChoice: return "Virtual";
-    case ColumnType::kState: return "State";
-    case ColumnType::kStatus: return "Status";
-    case ColumnType::kDateTime: return "DateTime";
-    case ColumnType::kUniqueIdentifier: return "Uniqueidentifier";
-    case ColumnType::kLookup: return "Lookup";
-    case ColumnType::kCustomer: return "Customer";
-    case ColumnType::kOwner: return "Owner";
+    case ColumnType::kString:
+      return "String";
+    case ColumnType::kMemo:
+      return "Memo";
+    case ColumnType::kInteger:
+      return "Integer";
+    case ColumnType::kBigInt:
+      return "BigInt";
+    case ColumnType::kDecimal:
+      return "Decimal";
+    case ColumnType::kDouble:
+      return "Double";
+    case ColumnType::kMoney:
+      return "Money";
+    case ColumnType::kBoolean:
+      return "Boolean";
+    case ColumnType::kChoice:
+      return "Picklist";
+    case ColumnType::kMultiChoice:
+      return "Virtual";
+    case ColumnType::kState:
+      return "State";
+    case ColumnType::kStatus:
+      return "Status";
+    case ColumnType::kDateTime:
+      return "DateTime";
+    case ColumnType::kUniqueIdentifier:
+      return "Uniqueidentifier";
+    case ColumnType::kLookup:
+      return "Lookup";
+    case ColumnType::kCustomer:
+      return "Customer";
+    case ColumnType::kOwner:
+      return "Owner";
   }
   return "String";
 }

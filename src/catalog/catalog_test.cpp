@@ -92,12 +92,15 @@ TEST(CatalogTest, InvalidDocumentsAreRejectedWithPaths) {
       {"version: 1\npublisher: { prefix: new }\ntables: [ { name: foo_x } ]", "must start with the prefix"},
       {"version: 1\npublisher: { prefix: new }\ntables: [ { name: new_x, columns: [ { name: new_a, type: strng } ] } ]",
        "tables[0].columns[0].type: unknown column type 'strng'"},
-      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: new_x, columns: [ { name: new_a, type: lookup, target: nope } ] } ]",
+      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: new_x, columns: [ { name: new_a, type: lookup, "
+       "target: nope } ] } ]",
        "no table named 'nope'"},
-      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: new_x, keys: [ { name: new_k, columns: [ new_missing ] } ] } ]",
+      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: new_x, keys: [ { name: new_k, columns: [ new_missing "
+       "] } ] } ]",
        "has no column 'new_missing'"},
       {"version: 2\ntables: []", "version: must be 1"},
-      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: account, columns: [ { name: name, type: integer } ] } ]",
+      {"version: 1\npublisher: { prefix: new }\ntables: [ { name: account, columns: [ { name: name, type: integer } ] "
+       "} ]",
        "exists with type"},
       {"{ not yaml", "not valid YAML"},
   };

@@ -78,9 +78,10 @@ class Parser {
   }
 
   ColumnDef Column(const YAML::Node& n, const std::string& p) {
-    CheckKeys(n, p, {"name", "schemaname", "displayname", "description", "type", "format", "behavior", "required",
-                     "maxlength", "precision", "min", "max", "target", "relationship", "relationships", "nav",
-                     "ondelete", "choices", "options", "default", "truelabel", "falselabel", "readonly", "indexed"});
+    CheckKeys(n, p, {"name",     "schemaname",   "displayname",   "description", "type",     "format",
+                     "behavior", "required",     "maxlength",     "precision",   "min",      "max",
+                     "target",   "relationship", "relationships", "nav",         "ondelete", "choices",
+                     "options",  "default",      "truelabel",     "falselabel",  "readonly", "indexed"});
     ColumnDef c;
     c.path = p;
     c.name = Str(n, "name", p);
@@ -98,7 +99,8 @@ class Parser {
     c.target = Str(n, "target", p);
     c.relationship = Str(n, "relationship", p);
     if (YAML::Node r = n["relationships"]) {
-      if (!r.IsMap()) Error(p + ".relationships", "must map target table to relationship name");
+      if (!r.IsMap())
+        Error(p + ".relationships", "must map target table to relationship name");
       else
         for (const auto& kv : r) c.relationships[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
@@ -115,9 +117,10 @@ class Parser {
   }
 
   TableDef Table(const YAML::Node& n, const std::string& p) {
-    CheckKeys(n, p, {"name", "schemaname", "displayname", "displaycollectionname", "description", "entitysetname",
-                     "ownership", "primaryname", "changetracking", "objecttypecode", "basename", "states",
-                     "columns", "keys"});
+    CheckKeys(
+        n, p,
+        {"name", "schemaname", "displayname", "displaycollectionname", "description", "entitysetname", "ownership",
+         "primaryname", "changetracking", "objecttypecode", "basename", "states", "columns", "keys"});
     TableDef t;
     t.path = p;
     t.name = Str(n, "name", p);
@@ -148,12 +151,15 @@ class Parser {
       }
     }
     if (YAML::Node cs = n["columns"]) {
-      if (!cs.IsSequence()) Error(p + ".columns", "must be a list");
+      if (!cs.IsSequence())
+        Error(p + ".columns", "must be a list");
       else
-        for (size_t i = 0; i < cs.size(); ++i) t.columns.push_back(Column(cs[i], p + ".columns[" + std::to_string(i) + "]"));
+        for (size_t i = 0; i < cs.size(); ++i)
+          t.columns.push_back(Column(cs[i], p + ".columns[" + std::to_string(i) + "]"));
     }
     if (YAML::Node ks = n["keys"]) {
-      if (!ks.IsSequence()) Error(p + ".keys", "must be a list");
+      if (!ks.IsSequence())
+        Error(p + ".keys", "must be a list");
       else
         for (size_t i = 0; i < ks.size(); ++i) {
           std::string kp = p + ".keys[" + std::to_string(i) + "]";
@@ -198,7 +204,8 @@ class Parser {
       }
     }
     if (YAML::Node ts = root["tables"]) {
-      if (!ts.IsSequence()) Error("tables", "must be a list");
+      if (!ts.IsSequence())
+        Error("tables", "must be a list");
       else
         for (size_t i = 0; i < ts.size(); ++i) d.tables.push_back(Table(ts[i], "tables[" + std::to_string(i) + "]"));
     }

@@ -45,7 +45,8 @@ class DataTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("trib_data_" + std::to_string(::getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    auto env = Environment::Open({.data_dir = dir_.string(), .bootstrap_client_id = "test", .bootstrap_client_secret = "secret"});
+    auto env = Environment::Open(
+        {.data_dir = dir_.string(), .bootstrap_client_id = "test", .bootstrap_client_secret = "secret"});
     ASSERT_TRUE(env.ok()) << env.status().ToString();
     env_ = std::move(env).value();
     cat_ = env_->catalog().Get();
@@ -71,7 +72,8 @@ class DataTest : public ::testing::Test {
   }
   Result<Guid> Delete(const catalog::Table& t, RecordKey key) {
     std::promise<Result<Guid>> p;
-    env_->service().Delete(caller_, t, std::move(key), std::nullopt, [&](Result<Guid> r) { p.set_value(std::move(r)); });
+    env_->service().Delete(caller_, t, std::move(key), std::nullopt,
+                           [&](Result<Guid> r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
   Guid Account(const std::string& name, std::optional<int64_t> employees = std::nullopt) {
@@ -204,7 +206,8 @@ TEST_F(DataTest, PagingWalksEveryRowOnceInOrder) {
     for (const auto& row : page->rows) {
       EXPECT_TRUE(seen.insert(row.id).second);
       const Value* v = row.Get("numberofemployees");
-      if (IsNull(*v)) saw_null = true;  // NULLs sort last when descending
+      if (IsNull(*v))
+        saw_null = true;  // NULLs sort last when descending
       else {
         EXPECT_FALSE(saw_null);
         if (prev_emp) EXPECT_LE(std::get<int64_t>(*v), *prev_emp);
@@ -267,7 +270,8 @@ TEST_F(DataTest, ReopenKeepsDataAndVersionsKeepGrowing) {
   Guid id = Account("Durable");
   auto before = env_->service().Retrieve(caller_, T("account"), RecordKey{id, {}}, {});
   env_.reset();
-  auto env = Environment::Open({.data_dir = dir_.string(), .bootstrap_client_id = "test", .bootstrap_client_secret = "secret"});
+  auto env = Environment::Open(
+      {.data_dir = dir_.string(), .bootstrap_client_id = "test", .bootstrap_client_secret = "secret"});
   ASSERT_TRUE(env.ok());
   env_ = std::move(env).value();
   cat_ = env_->catalog().Get();

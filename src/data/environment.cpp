@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 
 #include "internal.h"
 #include "tributary/base/json.h"
@@ -36,7 +36,8 @@ Result<std::optional<std::string>> Meta(storage::Connection& c, std::string_view
 
 Status SetMeta(storage::Connection& c, std::string_view key, std::string value) {
   std::vector<storage::SqlValue> p = {std::string(key), std::move(value)};
-  return c.Exec("INSERT INTO _t_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", p)
+  return c
+      .Exec("INSERT INTO _t_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", p)
       .status();
 }
 
@@ -160,11 +161,11 @@ Status Environment::Load() {
   engine_->SetPreCommitHook([svc = service_.get()](storage::Connection& c) { return svc->PreCommit(c); });
   RETURN_IF_ERROR(engine_->WriteSync([cat](storage::Connection& c) { return EnsureSqlSchema(c, *cat); }));
   std::optional<std::string> secret;
-  RETURN_IF_ERROR(r->Query("SELECT value FROM _t_secret WHERE name = 'token_signing_key'", {},
-                           [&](const storage::Row& row) {
-                             secret = std::string(row.Text(0));
-                             return false;
-                           }));
+  RETURN_IF_ERROR(
+      r->Query("SELECT value FROM _t_secret WHERE name = 'token_signing_key'", {}, [&](const storage::Row& row) {
+        secret = std::string(row.Text(0));
+        return false;
+      }));
   if (secret) signing_key_ = *secret;
   return Status::Ok();
 }
@@ -199,11 +200,11 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
                               {"expirechangetrackingindays", int64_t{7}}},
                              ids_.organization_id)
                       .status());
-  RETURN_IF_ERROR(CreateSync(*service_, sys, *cat, "businessunit", {{"name", std::string("Tributary")}},
-                             ids_.root_business_unit_id)
-                      .status());
-  std::string client_id = options.bootstrap_client_id.empty() ? GuidGenerator::NewRandom().ToString()
-                                                              : options.bootstrap_client_id;
+  RETURN_IF_ERROR(
+      CreateSync(*service_, sys, *cat, "businessunit", {{"name", std::string("Tributary")}}, ids_.root_business_unit_id)
+          .status());
+  std::string client_id =
+      options.bootstrap_client_id.empty() ? GuidGenerator::NewRandom().ToString() : options.bootstrap_client_id;
   auto app_guid = Guid::Parse(client_id);
   RETURN_IF_ERROR(CreateSync(*service_, sys, *cat, "systemuser",
                              {{"firstname", std::string("#")},
@@ -230,15 +231,16 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
     service_->Associate(sys, *user, k, *roles, role, true, [&p](Result<Guid> r) { p.set_value(std::move(r)); });
     RETURN_IF_ERROR(f.get().status());
   }
-  std::string secret = options.bootstrap_client_secret.empty() ? security::RandomSecret(24)
-                                                               : options.bootstrap_client_secret;
+  std::string secret =
+      options.bootstrap_client_secret.empty() ? security::RandomSecret(24) : options.bootstrap_client_secret;
   ASSIGN_OR_RETURN(std::string hash, security::HashSecret(secret));
   std::string key = security::RandomBytes(32);
   signing_key_ = key;
   auto ids = ids_;
   RETURN_IF_ERROR(engine_->WriteSync([&](storage::Connection& c) {
     std::vector<storage::SqlValue> p = {client_id, hash, ids.admin_user_id.ToString()};
-    RETURN_IF_ERROR(c.Exec("INSERT INTO _t_credential (client_id, secret_hash, systemuserid) VALUES (?, ?, ?)", p).status());
+    RETURN_IF_ERROR(
+        c.Exec("INSERT INTO _t_credential (client_id, secret_hash, systemuserid) VALUES (?, ?, ?)", p).status());
     std::vector<storage::SqlValue> k = {storage::Blob{key}};
     RETURN_IF_ERROR(c.Exec("INSERT INTO _t_secret (name, value) VALUES ('token_signing_key', ?)", k).status());
     RETURN_IF_ERROR(SetMeta(c, "root_business_unit_id", ids.root_business_unit_id.ToString()));
@@ -263,9 +265,10 @@ Status Environment::EnsureCredential(const EnvironmentOptions& options) {
   return engine_->WriteSync([&](storage::Connection& c) {
     std::vector<storage::SqlValue> p = {id, hash, user.ToString()};
     return c
-        .Exec("INSERT INTO _t_credential (client_id, secret_hash, systemuserid) VALUES (?, ?, ?) "
-              "ON CONFLICT(client_id) DO UPDATE SET secret_hash = excluded.secret_hash",
-              p)
+        .Exec(
+            "INSERT INTO _t_credential (client_id, secret_hash, systemuserid) VALUES (?, ?, ?) "
+            "ON CONFLICT(client_id) DO UPDATE SET secret_hash = excluded.secret_hash",
+            p)
         .status();
   });
 }
@@ -305,7 +308,9 @@ Result<CallerContext> Environment::ResolveUser(const Guid& user_id) {
                              if (!(row.kind(1) == storage::ValueKind::kInt && row.Int(1) != 0)) ctx = c;
                              return false;
                            }));
-  if (!ctx) return Status(Code::kUnauthenticated, "The user of this access token does not exist or is disabled.", err::kUnauthorized);
+  if (!ctx)
+    return Status(Code::kUnauthenticated, "The user of this access token does not exist or is disabled.",
+                  err::kUnauthorized);
   std::lock_guard lock(user_mu_);
   if (user_cache_.size() > 10000) user_cache_.clear();
   user_cache_[key] = {*ctx, now + 30000};

@@ -69,7 +69,8 @@ class Binder {
         // A bare boolean property used as a condition: "creditonhold".
         ASSIGN_OR_RETURN(Operand op, Resolve(t, alias, e.path));
         if (op.column->type != ColumnType::kBoolean)
-          return QueryError("The property '" + op.column->logical_name + "' is not a boolean and cannot be a condition.");
+          return QueryError("The property '" + op.column->logical_name +
+                            "' is not a boolean and cannot be a condition.");
         out_.sql += "(" + op.sql + " = 1)";
         return Status::Ok();
       }
@@ -134,23 +135,34 @@ class Binder {
 
   static const char* OpSql(CompareOp op) {
     switch (op) {
-      case CompareOp::kEq: return " = ";
-      case CompareOp::kNe: return " <> ";
-      case CompareOp::kGt: return " > ";
-      case CompareOp::kGe: return " >= ";
-      case CompareOp::kLt: return " < ";
-      case CompareOp::kLe: return " <= ";
+      case CompareOp::kEq:
+        return " = ";
+      case CompareOp::kNe:
+        return " <> ";
+      case CompareOp::kGt:
+        return " > ";
+      case CompareOp::kGe:
+        return " >= ";
+      case CompareOp::kLt:
+        return " < ";
+      case CompareOp::kLe:
+        return " <= ";
     }
     return " = ";
   }
 
   static CompareOp Flip(CompareOp op) {
     switch (op) {
-      case CompareOp::kGt: return CompareOp::kLt;
-      case CompareOp::kGe: return CompareOp::kLe;
-      case CompareOp::kLt: return CompareOp::kGt;
-      case CompareOp::kLe: return CompareOp::kGe;
-      default: return op;
+      case CompareOp::kGt:
+        return CompareOp::kLt;
+      case CompareOp::kGe:
+        return CompareOp::kLe;
+      case CompareOp::kLt:
+        return CompareOp::kGt;
+      case CompareOp::kLe:
+        return CompareOp::kGe;
+      default:
+        return op;
     }
   }
 
@@ -199,10 +211,14 @@ class Binder {
     if (lit.kind != Literal::Kind::kString)
       return QueryError("The second argument of '" + e.name + "' must be a string literal.");
     std::string pattern;
-    if (e.name == "contains") pattern = "%" + lit.text + "%";
-    else if (e.name == "startswith") pattern = lit.text + "%";
-    else if (e.name == "endswith") pattern = "%" + lit.text;
-    else return QueryError("The function '" + e.name + "' is not supported.");
+    if (e.name == "contains")
+      pattern = "%" + lit.text + "%";
+    else if (e.name == "startswith")
+      pattern = lit.text + "%";
+    else if (e.name == "endswith")
+      pattern = "%" + lit.text;
+    else
+      return QueryError("The function '" + e.name + "' is not supported.");
     out_.sql += "(" + p.sql + " LIKE ";
     Param(pattern);
     out_.sql += ")";
@@ -211,8 +227,9 @@ class Binder {
 
   Status Lambda(const Table& t, std::string_view alias, const Expr& e, int depth) {
     if (e.path.size() != 1)
-      return QueryError("Lambda operators are only supported on a collection-valued navigation property of the "
-                        "queried table.");
+      return QueryError(
+          "Lambda operators are only supported on a collection-valued navigation property of the "
+          "queried table.");
     const Table* table = &t;
     std::string outer(alias);
     if (auto it = vars_.find(e.path[0]); it != vars_.end() && e.path.size() > 1) {

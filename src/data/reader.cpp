@@ -33,7 +33,8 @@ Result<SelectPlan> PlanSelect(const Table& table, const std::vector<std::string>
   p.table = &table;
   const Column* pk = table.PrimaryId();
   std::string a(alias);
-  p.list = a + "." + Q(pk->sql_name) + ", " + a + "." + Q(table.FindColumn("versionnumber") ? "versionnumber" : pk->sql_name);
+  p.list = a + "." + Q(pk->sql_name) + ", " + a + "." +
+           Q(table.FindColumn("versionnumber") ? "versionnumber" : pk->sql_name);
   int next = 2;
   auto add = [&](const Column* c) {
     for (const Column* e : p.columns)
@@ -92,8 +93,8 @@ Result<KeySql> KeyToSql(const Table& table, const RecordKey& key, std::string_vi
   std::optional<Guid> id = key.id;
   if (!id && key.alternate.size() == 1 && key.alternate[0].first == table.primary_id) {
     const Literal& lit = key.alternate[0].second;
-    auto g = (lit.kind == Literal::Kind::kGuid || lit.kind == Literal::Kind::kString) ? Guid::Parse(lit.text)
-                                                                                      : std::nullopt;
+    auto g =
+        (lit.kind == Literal::Kind::kGuid || lit.kind == Literal::Kind::kString) ? Guid::Parse(lit.text) : std::nullopt;
     if (!g) return QueryError("The key value '" + lit.text + "' is not a valid GUID for '" + table.primary_id + "'.");
     id = g;
   }
@@ -105,7 +106,8 @@ Result<KeySql> KeyToSql(const Table& table, const RecordKey& key, std::string_vi
     k.id = *id;
     return k;
   }
-  if (key.alternate.empty()) return QueryError("A key is required to address a record of '" + table.logical_name + "'.");
+  if (key.alternate.empty())
+    return QueryError("A key is required to address a record of '" + table.logical_name + "'.");
   // Map names (column or _x_value) to columns and find the alternate key with exactly these columns.
   std::vector<std::pair<const Column*, const Literal*>> parts;
   for (const auto& [name, lit] : key.alternate) {
@@ -163,11 +165,20 @@ std::string XmlEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -186,12 +197,18 @@ std::string XmlUnescape(std::string_view s) {
       continue;
     }
     std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp") out.push_back('&');
-    else if (ent == "lt") out.push_back('<');
-    else if (ent == "gt") out.push_back('>');
-    else if (ent == "quot") out.push_back('"');
-    else if (ent == "apos") out.push_back('\'');
-    else out.append(s.substr(i, semi - i + 1));
+    if (ent == "amp")
+      out.push_back('&');
+    else if (ent == "lt")
+      out.push_back('<');
+    else if (ent == "gt")
+      out.push_back('>');
+    else if (ent == "quot")
+      out.push_back('"');
+    else if (ent == "apos")
+      out.push_back('\'');
+    else
+      out.append(s.substr(i, semi - i + 1));
     i = semi;
   }
   return out;
@@ -213,19 +230,27 @@ std::string EncodeValue(const Value& v) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return "";
-        else if constexpr (std::is_same_v<T, bool>) return x ? "1" : "0";
-        else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(x);
+        if constexpr (std::is_same_v<T, std::monostate>)
+          return "";
+        else if constexpr (std::is_same_v<T, bool>)
+          return x ? "1" : "0";
+        else if constexpr (std::is_same_v<T, int64_t>)
+          return std::to_string(x);
         else if constexpr (std::is_same_v<T, double>) {
           std::string s;
           char buf[32];
           auto r = std::to_chars(buf, buf + sizeof buf, x);
           return std::string(buf, r.ptr);
-        } else if constexpr (std::is_same_v<T, std::string>) return x;
-        else if constexpr (std::is_same_v<T, Guid>) return "{" + x.ToString() + "}";
-        else if constexpr (std::is_same_v<T, Timestamp>) return std::to_string(x.ms);
-        else if constexpr (std::is_same_v<T, Date>) return std::to_string(x.days);
-        else return "{" + x.id.ToString() + "}";
+        } else if constexpr (std::is_same_v<T, std::string>)
+          return x;
+        else if constexpr (std::is_same_v<T, Guid>)
+          return "{" + x.ToString() + "}";
+        else if constexpr (std::is_same_v<T, Timestamp>)
+          return std::to_string(x.ms);
+        else if constexpr (std::is_same_v<T, Date>)
+          return std::to_string(x.days);
+        else
+          return "{" + x.id.ToString() + "}";
       },
       v);
 }
@@ -264,11 +289,14 @@ std::optional<storage::SqlValue> DecodeValue(const Column& c, const std::string&
 }
 
 std::string BuildSkiptoken(const Cookie& c) {
-  std::string inner = "<cookie page=\"" + std::to_string(c.page) + "\" returned=\"" + std::to_string(c.returned) + "\">";
+  std::string inner =
+      "<cookie page=\"" + std::to_string(c.page) + "\" returned=\"" + std::to_string(c.returned) + "\">";
   for (const auto& k : c.keys) {
     inner += "<" + k.name;
-    if (k.is_null) inner += " null=\"1\"";
-    else inner += " last=\"" + XmlEscape(k.text) + "\"";
+    if (k.is_null)
+      inner += " null=\"1\"";
+    else
+      inner += " last=\"" + XmlEscape(k.text) + "\"";
     inner += " />";
   }
   inner += "</cookie>";
@@ -302,7 +330,8 @@ Result<Cookie> ParseSkiptoken(std::string_view token) {
   auto returned = Attr(head, "returned");
   if (!page || !returned) return bad();
   if (std::from_chars(page->data(), page->data() + page->size(), c.page).ec != std::errc()) return bad();
-  if (std::from_chars(returned->data(), returned->data() + returned->size(), c.returned).ec != std::errc()) return bad();
+  if (std::from_chars(returned->data(), returned->data() + returned->size(), c.returned).ec != std::errc())
+    return bad();
   size_t pos = head_end + 1;
   while (pos < inner.size()) {
     if (inner.substr(pos).rfind("</cookie>", 0) == 0) break;
@@ -313,9 +342,12 @@ Result<Cookie> ParseSkiptoken(std::string_view token) {
     auto sp = tag.find(' ');
     CookieKey k;
     k.name = std::string(tag.substr(0, sp));
-    if (Attr(tag, "null")) k.is_null = true;
-    else if (auto last = Attr(tag, "last")) k.text = XmlUnescape(*last);
-    else return bad();
+    if (Attr(tag, "null"))
+      k.is_null = true;
+    else if (auto last = Attr(tag, "last"))
+      k.text = XmlUnescape(*last);
+    else
+      return bad();
     c.keys.push_back(std::move(k));
     pos = end + 2;
   }
@@ -352,14 +384,16 @@ Status AppendAfter(const std::vector<OrderKey>& keys, const Cookie& cookie, SqlF
     const OrderKey& k = keys[i];
     const auto& v = vals[i];
     sql += "(";
-    if (!v) sql += k.desc ? "0" : k.sql + " IS NOT NULL";
+    if (!v)
+      sql += k.desc ? "0" : k.sql + " IS NOT NULL";
     else {
       sql += k.desc ? "(" + k.sql + " < ? OR " + k.sql + " IS NULL)" : k.sql + " > ?";
       params.push_back(*v);
     }
     if (i + 1 < keys.size()) {
       sql += " OR (";
-      if (!v) sql += k.sql + " IS NULL";
+      if (!v)
+        sql += k.sql + " IS NULL";
       else {
         sql += k.sql + " = ?";
         params.push_back(*v);
@@ -374,6 +408,24 @@ Status AppendAfter(const std::vector<OrderKey>& keys, const Cookie& cookie, SqlF
   out.sql += sql;
   for (auto& p : params) out.params.push_back(std::move(p));
   return Status::Ok();
+}
+
+// The rows of `nav.target` related to record `id` of `parent` through a collection navigation
+// (1:N through the child's lookup, N:N through the intersect table), as a condition on alias t0.
+SqlFragment RelatedCondition(const catalog::Catalog& cat, const Table& parent, const NavProperty& nav, const Guid& id) {
+  SqlFragment f;
+  if (nav.kind == NavProperty::Kind::kCollection) {
+    f.sql = "t0." + Q(nav.column->sql_name) + " = ?";
+  } else {
+    const auto& r = *nav.relationship;
+    const Table* inter = cat.FindTable(r.intersect_entity);
+    bool self_first = r.entity1 == parent.logical_name;
+    f.sql = "t0." + Q(nav.target->PrimaryId()->sql_name) + " IN (SELECT " +
+            Q(self_first ? r.entity2_attribute : r.entity1_attribute) + " FROM " + Q(inter->sql_table) + " WHERE " +
+            Q(self_first ? r.entity1_attribute : r.entity2_attribute) + " = ?)";
+  }
+  f.params.push_back(id.ToString());
+  return f;
 }
 
 struct CollectionQuery {
@@ -394,7 +446,8 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
   Page result;
   if (page.count) {
     std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
-                      (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap + 1) + ")";
+                      (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap + 1) +
+                      ")";
     int64_t n = 0;
     RETURN_IF_ERROR(conn.Query(sql, where.params, [&](const storage::Row& r) {
       n = r.Int(0);
@@ -451,8 +504,10 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
     last_null.assign(keys.size(), false);
     for (size_t i = 0; i < keys.size(); ++i) {
       int idx = base + static_cast<int>(i);
-      if (r.is_null(idx)) last_null[i] = true;
-      else last_keys[i] = EncodeValue(FromSql(*keys[i].column, r, idx));
+      if (r.is_null(idx))
+        last_null[i] = true;
+      else
+        last_keys[i] = EncodeValue(FromSql(*keys[i].column, r, idx));
     }
     return true;
   }));
@@ -506,16 +561,18 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
       return QueryError("Expand with $ref is only supported on lookup type navigation property.");
     if (!nav->IsCollection()) {
       if (ex.options.top || !ex.options.orderby.empty())
-        return QueryError("Only $select and $filter clause can be provided while doing $expand on many-to-one "
-                          "relationship or nested one-to-many relationship.");
+        return QueryError(
+            "Only $select and $filter clause can be provided while doing $expand on many-to-one "
+            "relationship or nested one-to-many relationship.");
       const Column* col = nav->column;
       // Find the lookup value of each row; read the target by id.
       for (auto& row : rows) {
         Entity::Expanded out{nav, {}};
         std::optional<EntityRef> ref;
         // The lookup may not be among the selected fields: read it.
-        std::string sql = "SELECT " + Q(col->sql_name) + (col->IsPolymorphic() ? ", " + Q(col->sql_name + "_type") : ", NULL") +
-                          " FROM " + Q(table.sql_table) + " WHERE " + Q(table.PrimaryId()->sql_name) + " = ?";
+        std::string sql = "SELECT " + Q(col->sql_name) +
+                          (col->IsPolymorphic() ? ", " + Q(col->sql_name + "_type") : ", NULL") + " FROM " +
+                          Q(table.sql_table) + " WHERE " + Q(table.PrimaryId()->sql_name) + " = ?";
         std::vector<storage::SqlValue> p = {row.id.ToString()};
         RETURN_IF_ERROR(c.Query(sql, p, [&](const storage::Row& r) {
           Value v = FromSql(*col, r, 0, col->IsPolymorphic() ? 1 : -1);
@@ -524,11 +581,13 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
         }));
         const Table* target = nav->target;
         if (ref && nav->kind == NavProperty::Kind::kPolymorphicOwner) target = cat.FindTable(ref->table);
-        if (ref && target && (nav->kind == NavProperty::Kind::kPolymorphicOwner || ref->table.empty() ||
-                              ref->table == target->logical_name)) {
-          ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(*target, ex.ref ? std::vector<std::string>{target->primary_id}
-                                                                       : ex.options.select,
-                                                       "t0", nav->kind == NavProperty::Kind::kPolymorphicOwner));
+        if (ref && target &&
+            (nav->kind == NavProperty::Kind::kPolymorphicOwner || ref->table.empty() ||
+             ref->table == target->logical_name)) {
+          ASSIGN_OR_RETURN(
+              SelectPlan plan,
+              PlanSelect(*target, ex.ref ? std::vector<std::string>{target->primary_id} : ex.options.select, "t0",
+                         nav->kind == NavProperty::Kind::kPolymorphicOwner));
           SqlFragment where;
           where.sql = "t0." + Q(target->PrimaryId()->sql_name) + " = ?";
           where.params.push_back(ref->id.ToString());
@@ -550,20 +609,7 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
     // Collection-valued.
     const Table& target = *nav->target;
     for (auto& row : rows) {
-      CollectionQuery q{&target, {}};
-      if (nav->kind == NavProperty::Kind::kCollection) {
-        q.where.sql = "t0." + Q(nav->column->sql_name) + " = ?";
-        q.where.params.push_back(row.id.ToString());
-      } else {
-        const auto& r = *nav->relationship;
-        const Table* inter = cat.FindTable(r.intersect_entity);
-        bool self_first = r.entity1 == table.logical_name;
-        const std::string& self_col = self_first ? r.entity1_attribute : r.entity2_attribute;
-        const std::string& other_col = self_first ? r.entity2_attribute : r.entity1_attribute;
-        q.where.sql = "t0." + Q(target.PrimaryId()->sql_name) + " IN (SELECT " + Q(other_col) + " FROM " +
-                      Q(inter->sql_table) + " WHERE " + Q(self_col) + " = ?)";
-        q.where.params.push_back(row.id.ToString());
-      }
+      CollectionQuery q{&target, RelatedCondition(cat, table, *nav, row.id)};
       PageRequest pr;
       pr.page_size = kMaxPage;
       ASSIGN_OR_RETURN(Page page, RunCollection(c, cat, caller, q, ex.options, pr));
@@ -603,34 +649,22 @@ Result<Page> OrganizationService::RetrieveMultiple(const CallerContext& caller, 
   return RunCollection(*conn, *cat, caller, CollectionQuery{&table, {}}, options, page);
 }
 
-Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, const Table& table,
-                                                  const RecordKey& key, const NavProperty& nav,
-                                                  const QueryOptions& options, const PageRequest& page) {
+Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, const Table& table, const RecordKey& key,
+                                                  const NavProperty& nav, const QueryOptions& options,
+                                                  const PageRequest& page) {
   auto cat = catalog_.Get();
   auto conn = engine_.Read();
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
   std::optional<Guid> id;
-  RETURN_IF_ERROR(conn->Query("SELECT t0." + Q(table.PrimaryId()->sql_name) + " FROM " + Q(table.sql_table) +
-                                  " t0 WHERE " + k.where,
-                              k.params, [&](const storage::Row& r) {
-                                id = Guid::Parse(r.Text(0));
-                                return false;
-                              }));
+  RETURN_IF_ERROR(conn->Query(
+      "SELECT t0." + Q(table.PrimaryId()->sql_name) + " FROM " + Q(table.sql_table) + " t0 WHERE " + k.where, k.params,
+      [&](const storage::Row& r) {
+        id = Guid::Parse(r.Text(0));
+        return false;
+      }));
   if (!id) return NotFoundFor(table, k);
   if (!nav.IsCollection()) return QueryError("'" + nav.name + "' is not a collection-valued navigation property.");
-  CollectionQuery q{nav.target, {}};
-  if (nav.kind == NavProperty::Kind::kCollection) {
-    q.where.sql = "t0." + Q(nav.column->sql_name) + " = ?";
-    q.where.params.push_back(id->ToString());
-  } else {
-    const auto& r = *nav.relationship;
-    const Table* inter = cat->FindTable(r.intersect_entity);
-    bool self_first = r.entity1 == table.logical_name;
-    q.where.sql = "t0." + Q(nav.target->PrimaryId()->sql_name) + " IN (SELECT " +
-                  Q(self_first ? r.entity2_attribute : r.entity1_attribute) + " FROM " + Q(inter->sql_table) +
-                  " WHERE " + Q(self_first ? r.entity1_attribute : r.entity2_attribute) + " = ?)";
-    q.where.params.push_back(id->ToString());
-  }
+  CollectionQuery q{nav.target, RelatedCondition(*cat, table, nav, *id)};
   return RunCollection(*conn, *cat, caller, q, options, page);
 }
 
@@ -656,12 +690,12 @@ std::optional<std::string> OrganizationService::PrimaryName(const std::string& t
   std::optional<std::string> name;
   auto conn = engine_.Read();
   std::vector<storage::SqlValue> p = {id.ToString()};
-  Status s = conn->Query("SELECT " + Q(t->primary_name) + " FROM " + Q(t->sql_table) + " WHERE " +
-                             Q(t->PrimaryId()->sql_name) + " = ?",
-                         p, [&](const storage::Row& r) {
-                           if (!r.is_null(0)) name = std::string(r.Text(0));
-                           return false;
-                         });
+  Status s = conn->Query(
+      "SELECT " + Q(t->primary_name) + " FROM " + Q(t->sql_table) + " WHERE " + Q(t->PrimaryId()->sql_name) + " = ?", p,
+      [&](const storage::Row& r) {
+        if (!r.is_null(0)) name = std::string(r.Text(0));
+        return false;
+      });
   if (!s.ok()) return std::nullopt;
   return name;
 }

@@ -107,15 +107,24 @@ storage::SqlValue ToSql(const Value& v) {
   return std::visit(
       [](const auto& x) -> storage::SqlValue {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return std::monostate{};
-        else if constexpr (std::is_same_v<T, bool>) return int64_t{x ? 1 : 0};
-        else if constexpr (std::is_same_v<T, int64_t>) return x;
-        else if constexpr (std::is_same_v<T, double>) return x;
-        else if constexpr (std::is_same_v<T, std::string>) return x;
-        else if constexpr (std::is_same_v<T, Guid>) return x.ToString();
-        else if constexpr (std::is_same_v<T, Timestamp>) return x.ms;
-        else if constexpr (std::is_same_v<T, Date>) return int64_t{x.days};
-        else return x.id.ToString();
+        if constexpr (std::is_same_v<T, std::monostate>)
+          return std::monostate{};
+        else if constexpr (std::is_same_v<T, bool>)
+          return int64_t{x ? 1 : 0};
+        else if constexpr (std::is_same_v<T, int64_t>)
+          return x;
+        else if constexpr (std::is_same_v<T, double>)
+          return x;
+        else if constexpr (std::is_same_v<T, std::string>)
+          return x;
+        else if constexpr (std::is_same_v<T, Guid>)
+          return x.ToString();
+        else if constexpr (std::is_same_v<T, Timestamp>)
+          return x.ms;
+        else if constexpr (std::is_same_v<T, Date>)
+          return int64_t{x.days};
+        else
+          return x.id.ToString();
       },
       v);
 }
@@ -152,8 +161,10 @@ Value FromSql(const Column& col, const storage::Row& row, int i, int type_index)
       auto g = Guid::Parse(row.Text(i));
       if (!g) return std::monostate{};
       std::string table;
-      if (col.IsPolymorphic() && type_index >= 0 && !row.is_null(type_index)) table = std::string(row.Text(type_index));
-      else if (!col.targets.empty()) table = col.targets.front();
+      if (col.IsPolymorphic() && type_index >= 0 && !row.is_null(type_index))
+        table = std::string(row.Text(type_index));
+      else if (!col.targets.empty())
+        table = col.targets.front();
       return EntityRef{std::move(table), *g};
     }
   }

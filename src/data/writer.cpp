@@ -57,8 +57,8 @@ Status ValidateValue(const Table& t, const Column& c, const Value& v) {
     case ColumnType::kState:
     case ColumnType::kStatus:
       if (c.options && !c.options->Find(static_cast<int>(std::get<int64_t>(v))))
-        return InvalidArgument("The picklist value " + std::to_string(std::get<int64_t>(v)) + " of '" +
-                                   c.logical_name + "' is out of the range.",
+        return InvalidArgument("The picklist value " + std::to_string(std::get<int64_t>(v)) + " of '" + c.logical_name +
+                                   "' is out of the range.",
                                err::kPicklistOutOfRange);
       return Status::Ok();
     case ColumnType::kMultiChoice: {
@@ -69,9 +69,9 @@ Status ValidateValue(const Table& t, const Column& c, const Value& v) {
         auto sv = Trim(part);
         auto r = std::from_chars(sv.data(), sv.data() + sv.size(), n);
         if (r.ec != std::errc() || r.ptr != sv.data() + sv.size() || (c.options && !c.options->Find(n)))
-          return InvalidArgument("The value '" + std::string(sv) + "' of '" + c.logical_name +
-                                     "' is not a valid option.",
-                                 err::kPicklistOutOfRange);
+          return InvalidArgument(
+              "The value '" + std::string(sv) + "' of '" + c.logical_name + "' is not a valid option.",
+              err::kPicklistOutOfRange);
       }
       return Status::Ok();
     }
@@ -110,12 +110,13 @@ class OrganizationService::Writer {
   int64_t NextVersion() { return svc_.next_version_++; }
 
   // Finds a record by key: its id and version, or nullopt.
-  Result<std::optional<std::pair<Guid, int64_t>>> Find(const Table& t, const RecordKey& key, KeySql* out_key = nullptr) {
+  Result<std::optional<std::pair<Guid, int64_t>>> Find(const Table& t, const RecordKey& key,
+                                                       KeySql* out_key = nullptr) {
     ASSIGN_OR_RETURN(KeySql k, KeyToSql(t, key));
     std::optional<std::pair<Guid, int64_t>> found;
     bool has_version = t.FindColumn("versionnumber") != nullptr;
-    std::string sql = "SELECT t0." + Q(t.PrimaryId()->sql_name) + ", " +
-                      (has_version ? "t0.\"versionnumber\"" : "0") + " FROM " + Q(t.sql_table) + " t0 WHERE " + k.where;
+    std::string sql = "SELECT t0." + Q(t.PrimaryId()->sql_name) + ", " + (has_version ? "t0.\"versionnumber\"" : "0") +
+                      " FROM " + Q(t.sql_table) + " t0 WHERE " + k.where;
     RETURN_IF_ERROR(c_.Query(sql, k.params, [&](const storage::Row& r) {
       if (auto g = Guid::Parse(r.Text(0))) found = std::make_pair(*g, r.Int(1));
       return false;
@@ -243,7 +244,9 @@ class OrganizationService::Writer {
   Result<Guid> Create(const EntityInput& in, std::optional<Guid> id, int depth = 0) {
     if (depth > 8) return PayloadError("Deep insert is nested too deeply.");
     const Table& t = *in.table;
-    if (t.is_intersect) return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.", err::kNotSupported);
+    if (t.is_intersect)
+      return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.",
+                    err::kNotSupported);
     RowValues row;
     for (const auto& f : in.fields) {
       if (f.column->is_primary_id) {
@@ -352,7 +355,9 @@ class OrganizationService::Writer {
   Result<WriteResult> Upsert(const EntityInput& in, const RecordKey& key, UpsertMode mode,
                              std::optional<int64_t> if_match) {
     const Table& t = *in.table;
-    if (t.is_intersect) return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.", err::kNotSupported);
+    if (t.is_intersect)
+      return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.",
+                    err::kNotSupported);
     KeySql k;
     ASSIGN_OR_RETURN(auto found, Find(t, key, &k));
     if (!found) {
@@ -380,7 +385,8 @@ class OrganizationService::Writer {
       return WriteResult{rid, true};
     }
     if (mode == UpsertMode::kCreateOnly)
-      return Status(Code::kFailedPrecondition, "A record with matching key values already exists.", err::kDuplicateRecord);
+      return Status(Code::kFailedPrecondition, "A record with matching key values already exists.",
+                    err::kDuplicateRecord);
     if (if_match && *if_match != found->second)
       return Status(Code::kFailedPrecondition,
                     "The version of the existing record doesn't match the RowVersion property provided.",
@@ -411,13 +417,13 @@ class OrganizationService::Writer {
       const Column* first = t.FindColumn("firstname");
       const Column* last = t.FindColumn("lastname");
       std::vector<storage::SqlValue> p = {id.ToString()};
-      RETURN_IF_ERROR(c_.Query("SELECT \"firstname\", \"lastname\" FROM " + Q(t.sql_table) + " WHERE " +
-                                   Q(t.primary_id) + " = ?",
-                               p, [&](const storage::Row& r) {
-                                 current.fields.push_back(Field{first, FromSql(*first, r, 0)});
-                                 current.fields.push_back(Field{last, FromSql(*last, r, 1)});
-                                 return false;
-                               }));
+      RETURN_IF_ERROR(
+          c_.Query("SELECT \"firstname\", \"lastname\" FROM " + Q(t.sql_table) + " WHERE " + Q(t.primary_id) + " = ?",
+                   p, [&](const storage::Row& r) {
+                     current.fields.push_back(Field{first, FromSql(*first, r, 0)});
+                     current.fields.push_back(Field{last, FromSql(*last, r, 1)});
+                     return false;
+                   }));
       ComputeFullName(t, row, &current);
     }
     RETURN_IF_ERROR(SetDefaultStatus(t, row, false));
@@ -436,7 +442,8 @@ class OrganizationService::Writer {
       }
     }
     params.push_back(id.ToString());
-    auto r = c_.Exec("UPDATE " + Q(t.sql_table) + " SET " + sets + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", params);
+    auto r =
+        c_.Exec("UPDATE " + Q(t.sql_table) + " SET " + sets + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", params);
     if (!r.ok()) return r.status().code() == Code::kAlreadyExists ? DuplicateError(t, r.status()) : r.status();
     for (const auto& dm : in.deep_many) {
       for (const auto& existing : dm.existing) {
@@ -491,7 +498,8 @@ class OrganizationService::Writer {
     const std::string& a2 = self_first ? r.entity2_attribute : r.entity1_attribute;
     if (!add) {
       std::vector<storage::SqlValue> p = {id.ToString(), other.ToString()};
-      return c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(a1) + " = ? AND " + Q(a2) + " = ?", p).status();
+      return c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(a1) + " = ? AND " + Q(a2) + " = ?", p)
+          .status();
     }
     // The related record must exist.
     KeySql k;
@@ -501,8 +509,8 @@ class OrganizationService::Writer {
     if (!found) return NotFoundFor(*nav.target, k);
     std::vector<storage::SqlValue> p = {GuidGenerator::NewSequential().ToString(), id.ToString(), other.ToString(),
                                         NextVersion()};
-    auto res = c_.Exec("INSERT INTO " + Q(inter->sql_table) + " (" + Q(inter->primary_id) + ", " + Q(a1) + ", " + Q(a2) +
-                           ", \"versionnumber\") VALUES (?, ?, ?, ?)",
+    auto res = c_.Exec("INSERT INTO " + Q(inter->sql_table) + " (" + Q(inter->primary_id) + ", " + Q(a1) + ", " +
+                           Q(a2) + ", \"versionnumber\") VALUES (?, ?, ?, ?)",
                        p);
     if (!res.ok() && res.status().code() == Code::kAlreadyExists)
       return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
@@ -519,9 +527,11 @@ class OrganizationService::Writer {
         const Table* inter = cat_.FindTable(r.intersect_entity);
         std::vector<storage::SqlValue> p = {id.ToString()};
         if (r.entity1 == t.logical_name)
-          RETURN_IF_ERROR(c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity1_attribute) + " = ?", p).status());
+          RETURN_IF_ERROR(
+              c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity1_attribute) + " = ?", p).status());
         if (r.entity2 == t.logical_name)
-          RETURN_IF_ERROR(c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity2_attribute) + " = ?", p).status());
+          RETURN_IF_ERROR(
+              c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(r.entity2_attribute) + " = ?", p).status());
         continue;
       }
       if (r.referenced_entity != t.logical_name) continue;
@@ -537,11 +547,11 @@ class OrganizationService::Writer {
       switch (r.on_delete) {
         case catalog::CascadeDelete::kRestrict: {
           bool any = false;
-          RETURN_IF_ERROR(c_.Query("SELECT 1 FROM " + Q(child->sql_table) + where + " LIMIT 1", p,
-                                   [&](const storage::Row&) {
-                                     any = true;
-                                     return false;
-                                   }));
+          RETURN_IF_ERROR(
+              c_.Query("SELECT 1 FROM " + Q(child->sql_table) + where + " LIMIT 1", p, [&](const storage::Row&) {
+                any = true;
+                return false;
+              }));
           if (any)
             return Status(Code::kMethodNotAllowed,
                           "The record cannot be deleted because it is associated with another record (" +
@@ -550,12 +560,9 @@ class OrganizationService::Writer {
           break;
         }
         case catalog::CascadeDelete::kCascade: {
-          if (child == &t && col->logical_name == r.referencing_attribute) {
-            // Self-referencing cascade (hierarchies): delete children first.
-          }
           std::vector<Guid> ids;
-          RETURN_IF_ERROR(c_.Query("SELECT " + Q(child->PrimaryId()->sql_name) + " FROM " + Q(child->sql_table) + where, p,
-                                   [&](const storage::Row& row) {
+          RETURN_IF_ERROR(c_.Query("SELECT " + Q(child->PrimaryId()->sql_name) + " FROM " + Q(child->sql_table) + where,
+                                   p, [&](const storage::Row& row) {
                                      if (auto g = Guid::Parse(row.Text(0))) ids.push_back(*g);
                                      return true;
                                    }));
@@ -611,8 +618,10 @@ void RunWrite(storage::Engine& engine, Fn fn, Done<T> done) {
         return Status::Ok();
       },
       [result, done = std::move(done)](Status s) {
-        if (!s.ok()) done(std::move(s));
-        else done(std::move(**result));
+        if (!s.ok())
+          done(std::move(s));
+        else
+          done(std::move(**result));
       });
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tributary/base/strings.h"
+#include "tributary/odata/metadata_writer.h"
 
 namespace tributary::odata {
 
@@ -17,33 +18,14 @@ Status Payload(const Table& t, const std::string& inner) {
   return PayloadError("Error identified in Payload provided by the user for Entity :'" + t.logical_name +
                       "', For more information on this error please follow this help link "
                       "https://go.microsoft.com/fwlink/?linkid=2195293  ----> InnerException : "
-                      "Microsoft.OData.ODataException: " + inner);
-}
-
-std::string_view EdmName(const Column& c) {
-  switch (c.type) {
-    case ColumnType::kString:
-    case ColumnType::kMemo:
-    case ColumnType::kMultiChoice: return "Edm.String";
-    case ColumnType::kInteger:
-    case ColumnType::kChoice:
-    case ColumnType::kState:
-    case ColumnType::kStatus: return "Edm.Int32";
-    case ColumnType::kBigInt: return "Edm.Int64";
-    case ColumnType::kDecimal:
-    case ColumnType::kMoney: return "Edm.Decimal";
-    case ColumnType::kDouble: return "Edm.Double";
-    case ColumnType::kBoolean: return "Edm.Boolean";
-    case ColumnType::kDateTime:
-      return c.behavior == catalog::DateBehavior::kDateOnly ? "Edm.Date" : "Edm.DateTimeOffset";
-    default: return "Edm.Guid";
-  }
+                      "Microsoft.OData.ODataException: " +
+                      inner);
 }
 
 Status Mismatch(const Table& t, const Column& c, const Json& v) {
   std::string shown = v.is_string() ? v.as_string() : v.Dump();
   if (shown.size() > 64) shown = shown.substr(0, 64) + "…";
-  return Payload(t, "Cannot convert the literal '" + shown + "' to the expected type '" + std::string(EdmName(c)) +
+  return Payload(t, "Cannot convert the literal '" + shown + "' to the expected type '" + std::string(EdmType(c)) +
                         "' for the property '" + c.logical_name + "'.");
 }
 
@@ -83,9 +65,12 @@ Result<data::BindTarget> ParseReference(const catalog::Catalog& cat, std::string
     char c = s[i];
     if (c == '\'') quoted = !quoted;
     if (quoted) continue;
-    if (c == '(') ++depth;
-    else if (c == ')') --depth;
-    else if (c == '/' && depth == 0) start = i + 1;
+    if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
+    else if (c == '/' && depth == 0)
+      start = i + 1;
   }
   std::string decoded;
   if (!PercentDecode(s.substr(start), decoded, false))
@@ -94,7 +79,8 @@ Result<data::BindTarget> ParseReference(const catalog::Catalog& cat, std::string
   if (segs.size() != 1 || segs[0].keys.empty())
     return QueryError("The reference '" + std::string(url) + "' does not address a single record.");
   const Table* t = cat.FindBySetName(segs[0].name);
-  if (!t) return PayloadError("The reference '" + std::string(url) + "' names an unknown entity set '" + segs[0].name + "'.");
+  if (!t)
+    return PayloadError("The reference '" + std::string(url) + "' names an unknown entity set '" + segs[0].name + "'.");
   ASSIGN_OR_RETURN(data::RecordKey key, KeyFromSegment(*t, segs[0]));
   return data::BindTarget{t, std::move(key)};
 }
@@ -155,7 +141,8 @@ Result<data::Value> JsonToValue(const Table& t, const Column& c, const Json& v) 
   return Mismatch(t, c, v);
 }
 
-Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Table& table, const Json& body, int depth) {
+Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Table& table, const Json& body,
+                                          int depth) {
   if (!body.is_object()) return Payload(table, "The request body must be a JSON object.");
   if (depth > 8) return Payload(table, "Deep insert is nested too deeply.");
   data::EntityInput in;
@@ -167,7 +154,8 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
       if (!type.empty() && type.front() == '#') type.remove_prefix(1);
       if (type != "Microsoft.Dynamics.CRM." + table.logical_name && type != "mscrm." + table.logical_name)
         return Payload(table, "The @odata.type '" + (value.is_string() ? value.as_string() : value.Dump()) +
-                                  "' does not match the entity set's type 'Microsoft.Dynamics.CRM." + table.logical_name + "'.");
+                                  "' does not match the entity set's type 'Microsoft.Dynamics.CRM." +
+                                  table.logical_name + "'.");
       continue;
     }
     if (at == 0) continue;  // @odata.context, @odata.etag …
@@ -204,8 +192,10 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
                            ? (target.table->logical_name == "systemuser" || target.table->logical_name == "team")
                            : target.table == nav->target;
       if (!ok_target)
-        return Payload(table, "The reference '" + value.as_string() + "' does not point at a record the navigation "
-                                  "property '" + nav->name + "' can refer to.");
+        return Payload(table, "The reference '" + value.as_string() +
+                                  "' does not point at a record the navigation "
+                                  "property '" +
+                                  nav->name + "' can refer to.");
       in.binds.push_back(data::EntityInput::Bind{nav, std::move(target)});
       continue;
     }
@@ -219,7 +209,8 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
         if (const NavProperty* nav = table.FindNav(key); nav && value.is_object()) {
           // Deep insert through a nav named like the column (primarycontactid: {...}).
           ASSIGN_OR_RETURN(data::EntityInput child, ParseEntityBody(cat, *nav->target, value, depth + 1));
-          in.deep_single.push_back(data::EntityInput::DeepSingle{nav, std::make_unique<data::EntityInput>(std::move(child))});
+          in.deep_single.push_back(
+              data::EntityInput::DeepSingle{nav, std::make_unique<data::EntityInput>(std::move(child))});
           continue;
         }
       }
@@ -228,9 +219,10 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
       continue;
     }
     if (const Column* lk = table.FindLookupProperty(key))
-      return Payload(table, "The property '" + key + "' is read-only; set the lookup with '" +
-                                (table.FindNav(lk->logical_name) ? lk->logical_name : std::string("<navigation property>")) +
-                                "@odata.bind'.");
+      return Payload(table,
+                     "The property '" + key + "' is read-only; set the lookup with '" +
+                         (table.FindNav(lk->logical_name) ? lk->logical_name : std::string("<navigation property>")) +
+                         "@odata.bind'.");
     if (const NavProperty* nav = table.FindNav(key)) {
       if (nav->IsCollection()) {
         if (!value.is_array()) return Payload(table, "The value of '" + key + "' must be an array of records.");
@@ -244,7 +236,8 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
         in.binds.push_back(data::EntityInput::Bind{nav, std::nullopt});
       } else if (nav->kind == NavProperty::Kind::kSingle && value.is_object()) {
         ASSIGN_OR_RETURN(data::EntityInput child, ParseEntityBody(cat, *nav->target, value, depth + 1));
-        in.deep_single.push_back(data::EntityInput::DeepSingle{nav, std::make_unique<data::EntityInput>(std::move(child))});
+        in.deep_single.push_back(
+            data::EntityInput::DeepSingle{nav, std::make_unique<data::EntityInput>(std::move(child))});
       } else {
         return Payload(table, "The navigation property '" + key + "' needs an object (deep insert) or null.");
       }

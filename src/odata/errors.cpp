@@ -8,19 +8,32 @@ namespace tributary::odata {
 
 int HttpStatusFor(const Status& s) {
   switch (s.code()) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 412;
-    case Code::kFailedPrecondition: return 412;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kMethodNotAllowed: return 405;
-    case Code::kPayloadTooLarge: return 413;
-    case Code::kResourceExhausted: return 429;
-    case Code::kUnimplemented: return 501;
-    case Code::kUnavailable: return 503;
-    case Code::kInternal: return 500;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 412;
+    case Code::kFailedPrecondition:
+      return 412;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kMethodNotAllowed:
+      return 405;
+    case Code::kPayloadTooLarge:
+      return 413;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kUnimplemented:
+      return 501;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -29,15 +42,24 @@ namespace {
 
 uint32_t DefaultCode(Code c) {
   switch (c) {
-    case Code::kNotFound: return err::kObjectDoesNotExist;
-    case Code::kAlreadyExists: return err::kDuplicateRecord;
-    case Code::kFailedPrecondition: return err::kConcurrencyVersionMismatch;
-    case Code::kUnauthenticated: return err::kUnauthorized;
-    case Code::kPermissionDenied: return err::kPrivilegeDenied;
-    case Code::kMethodNotAllowed: return err::kNotSupported;
-    case Code::kPayloadTooLarge: return err::kRequestTooLarge;
-    case Code::kInternal: return err::kInternalError;
-    default: return err::kInvalidArgument;
+    case Code::kNotFound:
+      return err::kObjectDoesNotExist;
+    case Code::kAlreadyExists:
+      return err::kDuplicateRecord;
+    case Code::kFailedPrecondition:
+      return err::kConcurrencyVersionMismatch;
+    case Code::kUnauthenticated:
+      return err::kUnauthorized;
+    case Code::kPermissionDenied:
+      return err::kPrivilegeDenied;
+    case Code::kMethodNotAllowed:
+      return err::kNotSupported;
+    case Code::kPayloadTooLarge:
+      return err::kRequestTooLarge;
+    case Code::kInternal:
+      return err::kInternalError;
+    default:
+      return err::kInvalidArgument;
   }
 }
 

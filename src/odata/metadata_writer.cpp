@@ -50,8 +50,7 @@ bool Selected(const std::vector<std::string>& select, std::string_view name) {
 }
 
 Status UnknownProperty(std::string_view name, std::string_view type) {
-  return QueryError("Could not find a property named '" + std::string(name) + "' on type '" +
-                    std::string(type) + "'.");
+  return QueryError("Could not find a property named '" + std::string(name) + "' on type '" + std::string(type) + "'.");
 }
 
 std::vector<const Table*> TablesOf(const catalog::Catalog& catalog) {
@@ -62,9 +61,7 @@ std::vector<const Table*> TablesOf(const catalog::Catalog& catalog) {
 }
 
 // systemuser and team derive from the abstract principal type and inherit its ownerid key.
-bool DerivesFromPrincipal(const Table& t) {
-  return t.logical_name == "systemuser" || t.logical_name == "team";
-}
+bool DerivesFromPrincipal(const Table& t) { return t.logical_name == "systemuser" || t.logical_name == "team"; }
 
 // A stable GUID for a metadata object that the catalog gives no id of its own (labels): a hash
 // of the owner's id and a tag, laid out as a version-5 (name-based) UUID.
@@ -95,15 +92,31 @@ Guid DerivedGuid(const Guid& owner, std::string_view tag) {
 void AppendXmlEscaped(std::string& out, std::string_view s) {
   for (char ch : s) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       // Written as references so that attribute-value normalization keeps them.
-      case '\t': out += "&#x9;"; break;
-      case '\n': out += "&#xA;"; break;
-      case '\r': out += "&#xD;"; break;
+      case '\t':
+        out += "&#x9;";
+        break;
+      case '\n':
+        out += "&#xA;";
+        break;
+      case '\r':
+        out += "&#xD;";
+        break;
       default:
         // Other C0 controls cannot appear in XML 1.0 at all; drop them.
         if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
@@ -173,8 +186,8 @@ void WriteProperty(XmlWriter& x, const Column& c, bool annotations) {
   WriteDescriptionAnnotation(x, c.description);
   if (IsReadOnly(c)) {
     x.Empty("Annotation", {{"Term", "Org.OData.Core.V1.Computed"}, {"Bool", "true"}});
-    x.Empty("Annotation", {{"Term", "Org.OData.Core.V1.Permissions"},
-                           {"EnumMember", "Org.OData.Core.V1.Permission/Read"}});
+    x.Empty("Annotation",
+            {{"Term", "Org.OData.Core.V1.Permissions"}, {"EnumMember", "Org.OData.Core.V1.Permission/Read"}});
   }
   x.Close();
 }
@@ -214,15 +227,13 @@ void WriteNavigationProperty(XmlWriter& x, const NavProperty& nav) {
     return;
   }
   x.Open("NavigationProperty", {{"Name", nav.name}, {"Type", type}, {"Partner", partner}});
-  x.Empty("ReferentialConstraint",
-          {{"Property", constraint_from}, {"ReferencedProperty", constraint_to}});
+  x.Empty("ReferentialConstraint", {{"Property", constraint_from}, {"ReferencedProperty", constraint_to}});
   x.Close();
 }
 
 void WriteEntityType(XmlWriter& x, const Table& t, bool annotations) {
   const bool principal = DerivesFromPrincipal(t);
-  x.Open("EntityType", {{"Name", t.logical_name},
-                        {"BaseType", principal ? "mscrm.principal" : "mscrm.crmbaseentity"}});
+  x.Open("EntityType", {{"Name", t.logical_name}, {"BaseType", principal ? "mscrm.principal" : "mscrm.crmbaseentity"}});
   if (!principal && !t.primary_id.empty()) {
     x.Open("Key");
     x.Empty("PropertyRef", {{"Name", t.primary_id}});
@@ -238,8 +249,7 @@ void WriteEntityType(XmlWriter& x, const Table& t, bool annotations) {
   x.Close();
 }
 
-void WriteEntitySet(XmlWriter& x, const Table& t, const std::unordered_set<const Table*>& listed,
-                    bool annotations) {
+void WriteEntitySet(XmlWriter& x, const Table& t, const std::unordered_set<const Table*>& listed, bool annotations) {
   const std::string entity_type = std::string(kNamespace) + "." + t.logical_name;
   std::vector<const NavProperty*> bound;
   for (const NavProperty& nav : t.navs) {
@@ -252,8 +262,7 @@ void WriteEntitySet(XmlWriter& x, const Table& t, const std::unordered_set<const
   }
   x.Open("EntitySet", {{"Name", t.entity_set_name}, {"EntityType", entity_type}});
   for (const NavProperty* nav : bound) {
-    x.Empty("NavigationPropertyBinding",
-            {{"Path", nav->name}, {"Target", nav->target->entity_set_name}});
+    x.Empty("NavigationPropertyBinding", {{"Path", nav->name}, {"Target", nav->target->entity_set_name}});
   }
   if (tracked) {
     x.Open("Annotation", {{"Term", "Org.OData.Capabilities.V1.ChangeTracking"}});
@@ -287,8 +296,7 @@ void WriteFunctions(XmlWriter& x) {
 // JSON: labels and shared pieces
 
 // A Label complex value in the user's language (1033); an empty text has no localized labels.
-void WriteLabel(JsonWriter& w, std::string_view text, const Guid& owner, std::string_view tag,
-                bool managed) {
+void WriteLabel(JsonWriter& w, std::string_view text, const Guid& owner, std::string_view tag, bool managed) {
   w.BeginObject();
   w.Key("LocalizedLabels");
   w.BeginArray();
@@ -353,9 +361,12 @@ void WriteNumber(JsonWriter& w, double v) {
 
 std::string_view OwnershipName(catalog::Ownership o) {
   switch (o) {
-    case catalog::Ownership::kUser: return "UserOwned";
-    case catalog::Ownership::kOrganization: return "OrganizationOwned";
-    case catalog::Ownership::kNone: return "None";
+    case catalog::Ownership::kUser:
+      return "UserOwned";
+    case catalog::Ownership::kOrganization:
+      return "OrganizationOwned";
+    case catalog::Ownership::kNone:
+      return "None";
   }
   return "None";
 }
@@ -399,12 +410,9 @@ constexpr EntityProperty kEntityProperties[] = {
     {"SchemaName", [](JsonWriter& w, const Table& t) { w.String(t.schema_name); }},
     {"EntitySetName", [](JsonWriter& w, const Table& t) { w.String(t.entity_set_name); }},
     {"LogicalCollectionName", [](JsonWriter& w, const Table& t) { w.String(t.entity_set_name); }},
-    {"CollectionSchemaName",
-     [](JsonWriter& w, const Table& t) { w.String(CollectionSchemaName(t)); }},
-    {"PrimaryIdAttribute",
-     [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_id); }},
-    {"PrimaryNameAttribute",
-     [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_name); }},
+    {"CollectionSchemaName", [](JsonWriter& w, const Table& t) { w.String(CollectionSchemaName(t)); }},
+    {"PrimaryIdAttribute", [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_id); }},
+    {"PrimaryNameAttribute", [](JsonWriter& w, const Table& t) { WriteStringOrNull(w, t.primary_name); }},
     {"ObjectTypeCode", [](JsonWriter& w, const Table& t) { w.Int(t.object_type_code); }},
     {"IsCustomEntity", [](JsonWriter& w, const Table& t) { w.Bool(t.is_custom); }},
     {"IsActivity", [](JsonWriter& w, const Table&) { w.Bool(false); }},
@@ -413,18 +421,13 @@ constexpr EntityProperty kEntityProperties[] = {
     {"IsOptimisticConcurrencyEnabled", [](JsonWriter& w, const Table&) { w.Bool(true); }},
     {"OwnershipType", [](JsonWriter& w, const Table& t) { w.String(OwnershipName(t.ownership)); }},
     {"DisplayName",
-     [](JsonWriter& w, const Table& t) {
-       WriteLabel(w, t.display_name, t.metadata_id, "DisplayName", !t.is_custom);
-     }},
+     [](JsonWriter& w, const Table& t) { WriteLabel(w, t.display_name, t.metadata_id, "DisplayName", !t.is_custom); }},
     {"DisplayCollectionName",
      [](JsonWriter& w, const Table& t) {
-       WriteLabel(w, t.display_collection_name, t.metadata_id, "DisplayCollectionName",
-                  !t.is_custom);
+       WriteLabel(w, t.display_collection_name, t.metadata_id, "DisplayCollectionName", !t.is_custom);
      }},
     {"Description",
-     [](JsonWriter& w, const Table& t) {
-       WriteLabel(w, t.description, t.metadata_id, "Description", !t.is_custom);
-     }},
+     [](JsonWriter& w, const Table& t) { WriteLabel(w, t.description, t.metadata_id, "Description", !t.is_custom); }},
     {"IsValidForAdvancedFind", [](JsonWriter& w, const Table& t) { w.Bool(!t.is_intersect); }},
     {"IconVectorName", [](JsonWriter& w, const Table&) { w.Null(); }},
 };
@@ -455,34 +458,47 @@ void WriteEntityMembers(JsonWriter& w, const Table& t, const std::vector<std::st
 using TypeMask = uint32_t;
 constexpr TypeMask Bit(ColumnType t) { return TypeMask{1} << static_cast<unsigned>(t); }
 constexpr TypeMask kAllTypes = (Bit(ColumnType::kOwner) << 1) - 1;
-constexpr TypeMask kLookupTypes =
-    Bit(ColumnType::kLookup) | Bit(ColumnType::kCustomer) | Bit(ColumnType::kOwner);
-constexpr TypeMask kEnumTypes = Bit(ColumnType::kChoice) | Bit(ColumnType::kMultiChoice) |
-                                Bit(ColumnType::kState) | Bit(ColumnType::kStatus);
-constexpr TypeMask kNumberTypes = Bit(ColumnType::kInteger) | Bit(ColumnType::kBigInt) |
-                                  Bit(ColumnType::kDecimal) | Bit(ColumnType::kDouble) |
-                                  Bit(ColumnType::kMoney);
+constexpr TypeMask kLookupTypes = Bit(ColumnType::kLookup) | Bit(ColumnType::kCustomer) | Bit(ColumnType::kOwner);
+constexpr TypeMask kEnumTypes =
+    Bit(ColumnType::kChoice) | Bit(ColumnType::kMultiChoice) | Bit(ColumnType::kState) | Bit(ColumnType::kStatus);
+constexpr TypeMask kNumberTypes = Bit(ColumnType::kInteger) | Bit(ColumnType::kBigInt) | Bit(ColumnType::kDecimal) |
+                                  Bit(ColumnType::kDouble) | Bit(ColumnType::kMoney);
 
 // The AttributeMetadata subtype of a column (the cast name without the namespace).
 std::string_view MetadataTypeName(ColumnType t) {
   switch (t) {
-    case ColumnType::kString: return "StringAttributeMetadata";
-    case ColumnType::kMemo: return "MemoAttributeMetadata";
-    case ColumnType::kInteger: return "IntegerAttributeMetadata";
-    case ColumnType::kBigInt: return "BigIntAttributeMetadata";
-    case ColumnType::kDecimal: return "DecimalAttributeMetadata";
-    case ColumnType::kDouble: return "DoubleAttributeMetadata";
-    case ColumnType::kMoney: return "MoneyAttributeMetadata";
-    case ColumnType::kBoolean: return "BooleanAttributeMetadata";
-    case ColumnType::kChoice: return "PicklistAttributeMetadata";
-    case ColumnType::kMultiChoice: return "MultiSelectPicklistAttributeMetadata";
-    case ColumnType::kState: return "StateAttributeMetadata";
-    case ColumnType::kStatus: return "StatusAttributeMetadata";
-    case ColumnType::kDateTime: return "DateTimeAttributeMetadata";
-    case ColumnType::kUniqueIdentifier: return "UniqueIdentifierAttributeMetadata";
+    case ColumnType::kString:
+      return "StringAttributeMetadata";
+    case ColumnType::kMemo:
+      return "MemoAttributeMetadata";
+    case ColumnType::kInteger:
+      return "IntegerAttributeMetadata";
+    case ColumnType::kBigInt:
+      return "BigIntAttributeMetadata";
+    case ColumnType::kDecimal:
+      return "DecimalAttributeMetadata";
+    case ColumnType::kDouble:
+      return "DoubleAttributeMetadata";
+    case ColumnType::kMoney:
+      return "MoneyAttributeMetadata";
+    case ColumnType::kBoolean:
+      return "BooleanAttributeMetadata";
+    case ColumnType::kChoice:
+      return "PicklistAttributeMetadata";
+    case ColumnType::kMultiChoice:
+      return "MultiSelectPicklistAttributeMetadata";
+    case ColumnType::kState:
+      return "StateAttributeMetadata";
+    case ColumnType::kStatus:
+      return "StatusAttributeMetadata";
+    case ColumnType::kDateTime:
+      return "DateTimeAttributeMetadata";
+    case ColumnType::kUniqueIdentifier:
+      return "UniqueIdentifierAttributeMetadata";
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
-    case ColumnType::kOwner: return "LookupAttributeMetadata";
+    case ColumnType::kOwner:
+      return "LookupAttributeMetadata";
   }
   return "AttributeMetadata";
 }
@@ -490,23 +506,40 @@ std::string_view MetadataTypeName(ColumnType t) {
 // AttributeType (AttributeTypeCode).
 std::string_view AttributeTypeCode(ColumnType t) {
   switch (t) {
-    case ColumnType::kString: return "String";
-    case ColumnType::kMemo: return "Memo";
-    case ColumnType::kInteger: return "Integer";
-    case ColumnType::kBigInt: return "BigInt";
-    case ColumnType::kDecimal: return "Decimal";
-    case ColumnType::kDouble: return "Double";
-    case ColumnType::kMoney: return "Money";
-    case ColumnType::kBoolean: return "Boolean";
-    case ColumnType::kChoice: return "Picklist";
-    case ColumnType::kMultiChoice: return "Virtual";
-    case ColumnType::kState: return "State";
-    case ColumnType::kStatus: return "Status";
-    case ColumnType::kDateTime: return "DateTime";
-    case ColumnType::kUniqueIdentifier: return "Uniqueidentifier";
-    case ColumnType::kLookup: return "Lookup";
-    case ColumnType::kCustomer: return "Customer";
-    case ColumnType::kOwner: return "Owner";
+    case ColumnType::kString:
+      return "String";
+    case ColumnType::kMemo:
+      return "Memo";
+    case ColumnType::kInteger:
+      return "Integer";
+    case ColumnType::kBigInt:
+      return "BigInt";
+    case ColumnType::kDecimal:
+      return "Decimal";
+    case ColumnType::kDouble:
+      return "Double";
+    case ColumnType::kMoney:
+      return "Money";
+    case ColumnType::kBoolean:
+      return "Boolean";
+    case ColumnType::kChoice:
+      return "Picklist";
+    case ColumnType::kMultiChoice:
+      return "Virtual";
+    case ColumnType::kState:
+      return "State";
+    case ColumnType::kStatus:
+      return "Status";
+    case ColumnType::kDateTime:
+      return "DateTime";
+    case ColumnType::kUniqueIdentifier:
+      return "Uniqueidentifier";
+    case ColumnType::kLookup:
+      return "Lookup";
+    case ColumnType::kCustomer:
+      return "Customer";
+    case ColumnType::kOwner:
+      return "Owner";
   }
   return "String";
 }
@@ -514,42 +547,66 @@ std::string_view AttributeTypeCode(ColumnType t) {
 // AttributeTypeName.Value (AttributeTypeDisplayName).
 std::string_view AttributeTypeDisplayName(ColumnType t) {
   switch (t) {
-    case ColumnType::kString: return "StringType";
-    case ColumnType::kMemo: return "MemoType";
-    case ColumnType::kInteger: return "IntegerType";
-    case ColumnType::kBigInt: return "BigIntType";
-    case ColumnType::kDecimal: return "DecimalType";
-    case ColumnType::kDouble: return "DoubleType";
-    case ColumnType::kMoney: return "MoneyType";
-    case ColumnType::kBoolean: return "BooleanType";
-    case ColumnType::kChoice: return "PicklistType";
-    case ColumnType::kMultiChoice: return "MultiSelectPicklistType";
-    case ColumnType::kState: return "StateType";
-    case ColumnType::kStatus: return "StatusType";
-    case ColumnType::kDateTime: return "DateTimeType";
-    case ColumnType::kUniqueIdentifier: return "UniqueidentifierType";
-    case ColumnType::kLookup: return "LookupType";
-    case ColumnType::kCustomer: return "CustomerType";
-    case ColumnType::kOwner: return "OwnerType";
+    case ColumnType::kString:
+      return "StringType";
+    case ColumnType::kMemo:
+      return "MemoType";
+    case ColumnType::kInteger:
+      return "IntegerType";
+    case ColumnType::kBigInt:
+      return "BigIntType";
+    case ColumnType::kDecimal:
+      return "DecimalType";
+    case ColumnType::kDouble:
+      return "DoubleType";
+    case ColumnType::kMoney:
+      return "MoneyType";
+    case ColumnType::kBoolean:
+      return "BooleanType";
+    case ColumnType::kChoice:
+      return "PicklistType";
+    case ColumnType::kMultiChoice:
+      return "MultiSelectPicklistType";
+    case ColumnType::kState:
+      return "StateType";
+    case ColumnType::kStatus:
+      return "StatusType";
+    case ColumnType::kDateTime:
+      return "DateTimeType";
+    case ColumnType::kUniqueIdentifier:
+      return "UniqueidentifierType";
+    case ColumnType::kLookup:
+      return "LookupType";
+    case ColumnType::kCustomer:
+      return "CustomerType";
+    case ColumnType::kOwner:
+      return "OwnerType";
   }
   return "StringType";
 }
 
 std::string_view RequiredLevelName(catalog::RequiredLevel r) {
   switch (r) {
-    case catalog::RequiredLevel::kNone: return "None";
-    case catalog::RequiredLevel::kSystemRequired: return "SystemRequired";
-    case catalog::RequiredLevel::kApplicationRequired: return "ApplicationRequired";
-    case catalog::RequiredLevel::kRecommended: return "Recommended";
+    case catalog::RequiredLevel::kNone:
+      return "None";
+    case catalog::RequiredLevel::kSystemRequired:
+      return "SystemRequired";
+    case catalog::RequiredLevel::kApplicationRequired:
+      return "ApplicationRequired";
+    case catalog::RequiredLevel::kRecommended:
+      return "Recommended";
   }
   return "None";
 }
 
 std::string_view BehaviorName(catalog::DateBehavior b) {
   switch (b) {
-    case catalog::DateBehavior::kUserLocal: return "UserLocal";
-    case catalog::DateBehavior::kDateOnly: return "DateOnly";
-    case catalog::DateBehavior::kTimeZoneIndependent: return "TimeZoneIndependent";
+    case catalog::DateBehavior::kUserLocal:
+      return "UserLocal";
+    case catalog::DateBehavior::kDateOnly:
+      return "DateOnly";
+    case catalog::DateBehavior::kTimeZoneIndependent:
+      return "TimeZoneIndependent";
   }
   return "UserLocal";
 }
@@ -564,12 +621,16 @@ std::string StringFormatName(const Column& c) {
 
 std::string FormatOf(const Column& c) {
   switch (c.type) {
-    case ColumnType::kString: return StringFormatName(c);
-    case ColumnType::kMemo: return "TextArea";
-    case ColumnType::kInteger: return "None";
+    case ColumnType::kString:
+      return StringFormatName(c);
+    case ColumnType::kMemo:
+      return "TextArea";
+    case ColumnType::kInteger:
+      return "None";
     case ColumnType::kDateTime:
       return c.behavior == catalog::DateBehavior::kDateOnly ? "DateOnly" : "DateAndTime";
-    default: return {};
+    default:
+      return {};
   }
 }
 
@@ -586,8 +647,12 @@ void WriteBound(JsonWriter& w, const Column& c, bool max) {
         return;
       }
       break;
-    case ColumnType::kMoney: v = max ? 922337203685477.0 : -922337203685477.0; break;
-    default: v = max ? 100000000000.0 : -100000000000.0; break;
+    case ColumnType::kMoney:
+      v = max ? 922337203685477.0 : -922337203685477.0;
+      break;
+    default:
+      v = max ? 100000000000.0 : -100000000000.0;
+      break;
   }
   WriteNumber(w, set.value_or(v));
 }
@@ -600,12 +665,9 @@ struct AttributeProperty {
 
 // Every AttributeMetadata property we serve, in output order.
 constexpr AttributeProperty kAttributeProperties[] = {
-    {"MetadataId", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.String(c.metadata_id.ToString()); }},
-    {"LogicalName", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.String(c.logical_name); }},
-    {"SchemaName", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.String(c.schema_name); }},
+    {"MetadataId", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.String(c.metadata_id.ToString()); }},
+    {"LogicalName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.String(c.logical_name); }},
+    {"SchemaName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.String(c.schema_name); }},
     {"AttributeType", kAllTypes,
      [](JsonWriter& w, const Table&, const Column& c) { w.String(AttributeTypeCode(c.type)); }},
     {"AttributeTypeName", kAllTypes,
@@ -634,25 +696,17 @@ constexpr AttributeProperty kAttributeProperties[] = {
        w.String("canmodifyrequirementlevelsettings");
        w.EndObject();
      }},
-    {"IsCustomAttribute", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_custom); }},
-    {"IsPrimaryId", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_id); }},
-    {"IsPrimaryName", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_name); }},
-    {"IsValidForCreate", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_create); }},
-    {"IsValidForUpdate", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_update); }},
-    {"IsValidForRead", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_read); }},
-    {"EntityLogicalName", kAllTypes,
-     [](JsonWriter& w, const Table& t, const Column&) { w.String(t.logical_name); }},
+    {"IsCustomAttribute", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_custom); }},
+    {"IsPrimaryId", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_id); }},
+    {"IsPrimaryName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_name); }},
+    {"IsValidForCreate", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_create); }},
+    {"IsValidForUpdate", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_update); }},
+    {"IsValidForRead", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_read); }},
+    {"EntityLogicalName", kAllTypes, [](JsonWriter& w, const Table& t, const Column&) { w.String(t.logical_name); }},
     {"MaxLength", Bit(ColumnType::kString) | Bit(ColumnType::kMemo),
      [](JsonWriter& w, const Table&, const Column& c) { w.Int(c.max_length); }},
     {"Format",
-     Bit(ColumnType::kString) | Bit(ColumnType::kMemo) | Bit(ColumnType::kInteger) |
-         Bit(ColumnType::kDateTime),
+     Bit(ColumnType::kString) | Bit(ColumnType::kMemo) | Bit(ColumnType::kInteger) | Bit(ColumnType::kDateTime),
      [](JsonWriter& w, const Table&, const Column& c) { w.String(FormatOf(c)); }},
     {"FormatName", Bit(ColumnType::kString) | Bit(ColumnType::kMemo),
      [](JsonWriter& w, const Table&, const Column& c) {
@@ -663,10 +717,8 @@ constexpr AttributeProperty kAttributeProperties[] = {
      }},
     {"Precision", Bit(ColumnType::kDecimal) | Bit(ColumnType::kDouble) | Bit(ColumnType::kMoney),
      [](JsonWriter& w, const Table&, const Column& c) { w.Int(c.precision); }},
-    {"MinValue", kNumberTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { WriteBound(w, c, /*max=*/false); }},
-    {"MaxValue", kNumberTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { WriteBound(w, c, /*max=*/true); }},
+    {"MinValue", kNumberTypes, [](JsonWriter& w, const Table&, const Column& c) { WriteBound(w, c, /*max=*/false); }},
+    {"MaxValue", kNumberTypes, [](JsonWriter& w, const Table&, const Column& c) { WriteBound(w, c, /*max=*/true); }},
     {"DefaultValue", Bit(ColumnType::kBoolean),
      [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.default_bool.value_or(false)); }},
     {"DateTimeBehavior", Bit(ColumnType::kDateTime),
@@ -727,12 +779,11 @@ Result<ResolvedAttributeQuery> ResolveAttributeQuery(const AttributeQuery& query
   const bool lenient = query.cast.empty();
   if (!lenient) {
     std::string_view cast = query.cast;
-    if (cast.starts_with(kNamespace) && cast.size() > kNamespace.size() &&
-        cast[kNamespace.size()] == '.') {
+    if (cast.starts_with(kNamespace) && cast.size() > kNamespace.size() && cast[kNamespace.size()] == '.') {
       cast.remove_prefix(kNamespace.size() + 1);
     }
-    const auto it = std::find_if(std::begin(kCasts), std::end(kCasts),
-                                 [cast](const CastType& c) { return c.name == cast; });
+    const auto it =
+        std::find_if(std::begin(kCasts), std::end(kCasts), [cast](const CastType& c) { return c.name == cast; });
     if (it == std::end(kCasts)) {
       return QueryError("The type '" + query.cast + "' is not a type of attribute metadata.");
     }
@@ -742,9 +793,7 @@ Result<ResolvedAttributeQuery> ResolveAttributeQuery(const AttributeQuery& query
   }
   // Without a cast, any property of any attribute type is accepted; with one, only properties
   // that every attribute of the cast type has.
-  auto known = [&](TypeMask types) {
-    return lenient || (types & resolved.types) == resolved.types;
-  };
+  auto known = [&](TypeMask types) { return lenient || (types & resolved.types) == resolved.types; };
   for (const std::string& name : query.select) {
     const auto it = std::find_if(std::begin(kAttributeProperties), std::end(kAttributeProperties),
                                  [&name](const AttributeProperty& p) { return p.name == name; });
@@ -812,10 +861,14 @@ const catalog::Option* DefaultStatus(const Column* status, int state) {
 
 std::string_view OptionSetTypeName(ColumnType t) {
   switch (t) {
-    case ColumnType::kState: return "State";
-    case ColumnType::kStatus: return "Status";
-    case ColumnType::kBoolean: return "Boolean";
-    default: return "Picklist";
+    case ColumnType::kState:
+      return "State";
+    case ColumnType::kStatus:
+      return "Status";
+    case ColumnType::kBoolean:
+      return "Boolean";
+    default:
+      return "Picklist";
   }
 }
 
@@ -871,28 +924,27 @@ void WriteOptionSet(JsonWriter& w, const Table& t, const Column& c) {
   for (const catalog::Option& o : set->options) {
     switch (c.type) {
       case ColumnType::kState:
-        WriteOption(w, o.value, o.label, set_id, managed,
-                    "#Microsoft.Dynamics.CRM.StateOptionMetadata", [&] {
-                      w.Key("InvariantName");
-                      w.String(o.label);
-                      w.Key("DefaultStatus");
-                      if (const catalog::Option* s = DefaultStatus(status, o.value)) {
-                        w.Int(s->value);
-                      } else {
-                        w.Null();
-                      }
-                    });
+        WriteOption(w, o.value, o.label, set_id, managed, "#Microsoft.Dynamics.CRM.StateOptionMetadata", [&] {
+          w.Key("InvariantName");
+          w.String(o.label);
+          w.Key("DefaultStatus");
+          if (const catalog::Option* s = DefaultStatus(status, o.value)) {
+            w.Int(s->value);
+          } else {
+            w.Null();
+          }
+        });
         break;
       case ColumnType::kStatus:
-        WriteOption(w, o.value, o.label, set_id, managed,
-                    "#Microsoft.Dynamics.CRM.StatusOptionMetadata", [&] {
-                      w.Key("State");
-                      w.Int(o.state);
-                      w.Key("TransitionData");
-                      w.Null();
-                    });
+        WriteOption(w, o.value, o.label, set_id, managed, "#Microsoft.Dynamics.CRM.StatusOptionMetadata", [&] {
+          w.Key("State");
+          w.Int(o.state);
+          w.Key("TransitionData");
+          w.Null();
+        });
         break;
-      default: WriteOption(w, o.value, o.label, set_id, managed, {}, no_extra);
+      default:
+        WriteOption(w, o.value, o.label, set_id, managed, {}, no_extra);
     }
   }
   w.EndArray();
@@ -900,8 +952,7 @@ void WriteOptionSet(JsonWriter& w, const Table& t, const Column& c) {
 }
 
 // The members of one AttributeMetadata object (the caller opens and closes it).
-void WriteAttributeMembers(JsonWriter& w, const Table& t, const Column& c,
-                           const ResolvedAttributeQuery& q) {
+void WriteAttributeMembers(JsonWriter& w, const Table& t, const Column& c, const ResolvedAttributeQuery& q) {
   const TypeMask bit = Bit(c.type);
   w.Key("@odata.type");
   w.String("#" + std::string(kNamespace) + "." + std::string(MetadataTypeName(c.type)));
@@ -935,22 +986,29 @@ std::string_view EdmType(const Column& c) {
   switch (c.type) {
     case ColumnType::kString:
     case ColumnType::kMemo:
-    case ColumnType::kMultiChoice: return "Edm.String";
+    case ColumnType::kMultiChoice:
+      return "Edm.String";
     case ColumnType::kInteger:
     case ColumnType::kChoice:
     case ColumnType::kState:
-    case ColumnType::kStatus: return "Edm.Int32";
-    case ColumnType::kBigInt: return "Edm.Int64";
+    case ColumnType::kStatus:
+      return "Edm.Int32";
+    case ColumnType::kBigInt:
+      return "Edm.Int64";
     case ColumnType::kDecimal:
-    case ColumnType::kMoney: return "Edm.Decimal";
-    case ColumnType::kDouble: return "Edm.Double";
-    case ColumnType::kBoolean: return "Edm.Boolean";
+    case ColumnType::kMoney:
+      return "Edm.Decimal";
+    case ColumnType::kDouble:
+      return "Edm.Double";
+    case ColumnType::kBoolean:
+      return "Edm.Boolean";
     case ColumnType::kDateTime:
       return c.behavior == catalog::DateBehavior::kDateOnly ? "Edm.Date" : "Edm.DateTimeOffset";
     case ColumnType::kUniqueIdentifier:
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
-    case ColumnType::kOwner: return "Edm.Guid";
+    case ColumnType::kOwner:
+      return "Edm.Guid";
   }
   return "Edm.String";
 }
@@ -991,11 +1049,9 @@ std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations) {
 std::string WriteCsdl(TableList tables, bool annotations) {
   std::string out = R"(<?xml version="1.0" encoding="utf-8"?>)";
   XmlWriter x(out);
-  x.Open("edmx:Edmx",
-         {{"Version", "4.0"}, {"xmlns:edmx", "http://docs.oasis-open.org/odata/ns/edmx"}});
+  x.Open("edmx:Edmx", {{"Version", "4.0"}, {"xmlns:edmx", "http://docs.oasis-open.org/odata/ns/edmx"}});
   x.Open("edmx:Reference",
-         {{"Uri",
-           "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"}});
+         {{"Uri", "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"}});
   x.Empty("edmx:Include", {{"Namespace", "Org.OData.Core.V1"}, {"Alias", "Core"}});
   x.Close();
   x.Open("edmx:Reference", {{"Uri",
@@ -1004,13 +1060,11 @@ std::string WriteCsdl(TableList tables, bool annotations) {
   x.Empty("edmx:Include", {{"Namespace", "Org.OData.Capabilities.V1"}, {"Alias", "Capabilities"}});
   x.Close();
   x.Open("edmx:DataServices");
-  x.Open("Schema", {{"Namespace", kNamespace},
-                    {"Alias", "mscrm"},
-                    {"xmlns", "http://docs.oasis-open.org/odata/ns/edm"}});
+  x.Open("Schema",
+         {{"Namespace", kNamespace}, {"Alias", "mscrm"}, {"xmlns", "http://docs.oasis-open.org/odata/ns/edm"}});
 
   x.Empty("EntityType", {{"Name", "crmbaseentity"}, {"Abstract", "true"}});
-  x.Open("EntityType",
-         {{"Name", "principal"}, {"BaseType", "mscrm.crmbaseentity"}, {"Abstract", "true"}});
+  x.Open("EntityType", {{"Name", "principal"}, {"BaseType", "mscrm.crmbaseentity"}, {"Abstract", "true"}});
   x.Open("Key");
   x.Empty("PropertyRef", {{"Name", "ownerid"}});
   x.Close();
@@ -1023,8 +1077,7 @@ std::string WriteCsdl(TableList tables, bool annotations) {
   x.Open("EntityContainer", {{"Name", "System"}});
   for (const Table* t : tables) WriteEntitySet(x, *t, listed, annotations);
   x.Empty("FunctionImport", {{"Name", "WhoAmI"}, {"Function", "Microsoft.Dynamics.CRM.WhoAmI"}});
-  x.Empty("FunctionImport",
-          {{"Name", "RetrieveVersion"}, {"Function", "Microsoft.Dynamics.CRM.RetrieveVersion"}});
+  x.Empty("FunctionImport", {{"Name", "RetrieveVersion"}, {"Function", "Microsoft.Dynamics.CRM.RetrieveVersion"}});
   x.Close();  // EntityContainer
 
   x.Close();  // Schema
@@ -1072,15 +1125,13 @@ Result<std::string> WriteEntityDefinition(const Table& table, std::string_view r
   return out;
 }
 
-Result<std::string> WriteAttributes(const Table& table, std::string_view root,
-                                    const std::vector<std::string>& select) {
+Result<std::string> WriteAttributes(const Table& table, std::string_view root, const std::vector<std::string>& select) {
   AttributeQuery query;
   query.select = select;
   return WriteAttributesAs(table, root, query);
 }
 
-Result<std::string> WriteAttributesAs(const Table& table, std::string_view root,
-                                      const AttributeQuery& query) {
+Result<std::string> WriteAttributesAs(const Table& table, std::string_view root, const AttributeQuery& query) {
   ASSIGN_OR_RETURN(const ResolvedAttributeQuery resolved, ResolveAttributeQuery(query));
   std::string out;
   JsonWriter w(out);
@@ -1107,19 +1158,17 @@ Result<std::string> WriteAttribute(const Table& table, const Column& column, std
   return WriteAttributeAs(table, column, root, query);
 }
 
-Result<std::string> WriteAttributeAs(const Table& table, const Column& column,
-                                     std::string_view root, const AttributeQuery& query) {
+Result<std::string> WriteAttributeAs(const Table& table, const Column& column, std::string_view root,
+                                     const AttributeQuery& query) {
   ASSIGN_OR_RETURN(const ResolvedAttributeQuery resolved, ResolveAttributeQuery(query));
   if ((Bit(column.type) & resolved.types) == 0) {
-    return NotFound("The attribute '" + column.logical_name + "' is not of type '" + query.cast +
-                    "'.");
+    return NotFound("The attribute '" + column.logical_name + "' is not of type '" + query.cast + "'.");
   }
   std::string out;
   JsonWriter w(out);
   w.BeginObject();
   w.Key("@odata.context");
-  w.String(AttributesContext(table, root) + resolved.cast_segment + SelectSuffix(query.select) +
-           "/$entity");
+  w.String(AttributesContext(table, root) + resolved.cast_segment + SelectSuffix(query.select) + "/$entity");
   WriteAttributeMembers(w, table, column, resolved);
   w.EndObject();
   return out;

@@ -52,8 +52,7 @@ bool EntitiesOk(std::string_view text) {
 }
 
 bool NameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.' ||
-         c == '-';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.' || c == '-';
 }
 
 std::string CheckXml(std::string_view s) {
@@ -172,19 +171,16 @@ class MetadataWriterTest : public ::testing::Test {
     team_.primary_name = "name";
 
     InitTable(contact_, "contact", "Contact", "contacts", "contactid", 2, "Contact");
-    Add(contact_, "contactid", ColumnType::kUniqueIdentifier,
-        [](Column& c) { c.is_primary_id = true; });
+    Add(contact_, "contactid", ColumnType::kUniqueIdentifier, [](Column& c) { c.is_primary_id = true; });
     Add(contact_, "fullname", ColumnType::kString, [](Column& c) {
       c.max_length = 160;
       c.is_primary_name = true;
       c.valid_for_create = c.valid_for_update = false;
     });
-    contact_parentcustomerid_ =
-        Add(contact_, "parentcustomerid", ColumnType::kCustomer, [](Column& c) {
-          c.targets = {"account", "contact"};
-        });
-    Add(contact_, "birthdate", ColumnType::kDateTime,
-        [](Column& c) { c.behavior = catalog::DateBehavior::kDateOnly; });
+    contact_parentcustomerid_ = Add(contact_, "parentcustomerid", ColumnType::kCustomer, [](Column& c) {
+      c.targets = {"account", "contact"};
+    });
+    Add(contact_, "birthdate", ColumnType::kDateTime, [](Column& c) { c.behavior = catalog::DateBehavior::kDateOnly; });
     contact_.primary_name = "fullname";
 
     InitTable(account_, "account", "Account", "accounts", "accountid", 1, "Account");
@@ -234,8 +230,7 @@ class MetadataWriterTest : public ::testing::Test {
     industry_->metadata_id = G(0x51);
     industry_->is_global = true;
     industry_->options = {{1, "Accounting"}, {2, "Agriculture & Farming"}};
-    Add(account_, "industrycode", ColumnType::kChoice,
-        [this](Column& c) { c.options = industry_; });
+    Add(account_, "industrycode", ColumnType::kChoice, [this](Column& c) { c.options = industry_; });
     Add(account_, "new_tags", ColumnType::kMultiChoice, [](Column& c) {
       auto set = std::make_shared<catalog::OptionSet>();
       set->name = "account_new_tags";
@@ -259,10 +254,9 @@ class MetadataWriterTest : public ::testing::Test {
     });
     Add(account_, "createdon", ColumnType::kDateTime,
         [](Column& c) { c.valid_for_create = c.valid_for_update = false; });
-    Add(account_, "new_extid", ColumnType::kUniqueIdentifier,
-        [](Column& c) { c.is_custom = true; });
-    account_primarycontactid_ = Add(account_, "primarycontactid", ColumnType::kLookup,
-                                    [](Column& c) { c.targets = {"contact"}; });
+    Add(account_, "new_extid", ColumnType::kUniqueIdentifier, [](Column& c) { c.is_custom = true; });
+    account_primarycontactid_ =
+        Add(account_, "primarycontactid", ColumnType::kLookup, [](Column& c) { c.targets = {"contact"}; });
     account_ownerid_ = Add(account_, "ownerid", ColumnType::kOwner, [](Column& c) {
       c.targets = {"systemuser", "team"};
     });
@@ -292,24 +286,21 @@ class MetadataWriterTest : public ::testing::Test {
 
     AddNav(account_, "primarycontactid", NavProperty::Kind::kSingle, &primary_contact_, &contact_,
            account_primarycontactid_);
-    AddNav(account_, "ownerid", NavProperty::Kind::kPolymorphicOwner, nullptr, nullptr,
-           account_ownerid_);
-    AddNav(account_, "contact_customer_accounts", NavProperty::Kind::kCollection,
-           &customer_accounts_, &contact_, contact_parentcustomerid_);
-    AddNav(account_, "new_account_contact", NavProperty::Kind::kManyToMany, &account_contact_,
-           &contact_, nullptr);
-    AddNav(contact_, "parentcustomerid_account", NavProperty::Kind::kSingle, &customer_accounts_,
-           &account_, contact_parentcustomerid_);
-    AddNav(contact_, "account_primary_contact", NavProperty::Kind::kCollection, &primary_contact_,
-           &account_, account_primarycontactid_);
-    AddNav(contact_, "new_account_contact", NavProperty::Kind::kManyToMany, &account_contact_,
-           &account_, nullptr);
+    AddNav(account_, "ownerid", NavProperty::Kind::kPolymorphicOwner, nullptr, nullptr, account_ownerid_);
+    AddNav(account_, "contact_customer_accounts", NavProperty::Kind::kCollection, &customer_accounts_, &contact_,
+           contact_parentcustomerid_);
+    AddNav(account_, "new_account_contact", NavProperty::Kind::kManyToMany, &account_contact_, &contact_, nullptr);
+    AddNav(contact_, "parentcustomerid_account", NavProperty::Kind::kSingle, &customer_accounts_, &account_,
+           contact_parentcustomerid_);
+    AddNav(contact_, "account_primary_contact", NavProperty::Kind::kCollection, &primary_contact_, &account_,
+           account_primarycontactid_);
+    AddNav(contact_, "new_account_contact", NavProperty::Kind::kManyToMany, &account_contact_, &account_, nullptr);
 
     tables_ = {&account_, &contact_, &systemuser_, &team_};
   }
 
-  static void InitTable(Table& t, std::string name, std::string schema, std::string set,
-                        std::string id, uint8_t n, std::string display) {
+  static void InitTable(Table& t, std::string name, std::string schema, std::string set, std::string id, uint8_t n,
+                        std::string display) {
     t.logical_name = std::move(name);
     t.schema_name = std::move(schema);
     t.entity_set_name = std::move(set);
@@ -334,15 +325,13 @@ class MetadataWriterTest : public ::testing::Test {
     return raw;
   }
 
-  static void AddNav(Table& t, std::string name, NavProperty::Kind kind, const Relationship* rel,
-                     const Table* target, const Column* column) {
+  static void AddNav(Table& t, std::string name, NavProperty::Kind kind, const Relationship* rel, const Table* target,
+                     const Column* column) {
     t.nav_index[name] = t.navs.size();
     t.navs.push_back({std::move(name), kind, rel, target, column});
   }
 
-  const Column& Col(const Table& t, std::string_view name) const {
-    return *t.column_index.at(std::string(name));
-  }
+  const Column& Col(const Table& t, std::string_view name) const { return *t.column_index.at(std::string(name)); }
 
   Table account_, contact_, systemuser_, team_;
   Relationship primary_contact_, customer_accounts_, account_contact_;
@@ -457,16 +446,13 @@ TEST_F(MetadataWriterTest, CsdlIsWellFormed) {
 
 TEST_F(MetadataWriterTest, CsdlEnvelopeAndBaseTypes) {
   const std::string csdl = WriteCsdl(tables_, false);
-  EXPECT_TRUE(
-      csdl.starts_with(R"(<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0")"));
-  EXPECT_NE(csdl.find(R"(<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm")"),
-            std::string::npos);
+  EXPECT_TRUE(csdl.starts_with(R"(<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0")"));
+  EXPECT_NE(csdl.find(R"(<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm")"), std::string::npos);
   EXPECT_NE(csdl.find(R"(<EntityType Name="crmbaseentity" Abstract="true"/>)"), std::string::npos);
-  EXPECT_NE(
-      csdl.find(R"(<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true">)"
-                R"(<Key><PropertyRef Name="ownerid"/></Key>)"
-                R"(<Property Name="ownerid" Type="Edm.Guid"/></EntityType>)"),
-      std::string::npos);
+  EXPECT_NE(csdl.find(R"(<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true">)"
+                      R"(<Key><PropertyRef Name="ownerid"/></Key>)"
+                      R"(<Property Name="ownerid" Type="Edm.Guid"/></EntityType>)"),
+            std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlEntityTypeKeyAndProperties) {
@@ -500,8 +486,7 @@ TEST_F(MetadataWriterTest, CsdlEntityTypeKeyAndProperties) {
 
   const std::string contact = Slice(csdl, R"(<EntityType Name="contact")", "</EntityType>");
   EXPECT_NE(contact.find(R"(<Property Name="birthdate" Type="Edm.Date"/>)"), std::string::npos);
-  EXPECT_NE(contact.find(R"(<Property Name="_parentcustomerid_value" Type="Edm.Guid"/>)"),
-            std::string::npos);
+  EXPECT_NE(contact.find(R"(<Property Name="_parentcustomerid_value" Type="Edm.Guid"/>)"), std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlNavigationProperties) {
@@ -517,21 +502,19 @@ TEST_F(MetadataWriterTest, CsdlNavigationProperties) {
                          R"(<ReferentialConstraint Property="_ownerid_value" )"
                          R"(ReferencedProperty="ownerid"/></NavigationProperty>)"),
             std::string::npos);
-  EXPECT_NE(
-      account.find(R"(<NavigationProperty Name="contact_customer_accounts" )"
-                   R"x(Type="Collection(mscrm.contact)" Partner="parentcustomerid_account"/>)x"),
-      std::string::npos);
+  EXPECT_NE(account.find(R"(<NavigationProperty Name="contact_customer_accounts" )"
+                         R"x(Type="Collection(mscrm.contact)" Partner="parentcustomerid_account"/>)x"),
+            std::string::npos);
   EXPECT_NE(account.find(R"(<NavigationProperty Name="new_account_contact" )"
                          R"x(Type="Collection(mscrm.contact)" Partner="new_account_contact"/>)x"),
             std::string::npos);
 
   const std::string contact = Slice(csdl, R"(<EntityType Name="contact")", "</EntityType>");
-  EXPECT_NE(
-      contact.find(R"(<NavigationProperty Name="parentcustomerid_account" Type="mscrm.account" )"
-                   R"(Partner="contact_customer_accounts">)"
-                   R"(<ReferentialConstraint Property="_parentcustomerid_value" )"
-                   R"(ReferencedProperty="accountid"/></NavigationProperty>)"),
-      std::string::npos);
+  EXPECT_NE(contact.find(R"(<NavigationProperty Name="parentcustomerid_account" Type="mscrm.account" )"
+                         R"(Partner="contact_customer_accounts">)"
+                         R"(<ReferentialConstraint Property="_parentcustomerid_value" )"
+                         R"(ReferencedProperty="accountid"/></NavigationProperty>)"),
+            std::string::npos);
   EXPECT_NE(contact.find(R"(<NavigationProperty Name="account_primary_contact" )"
                          R"x(Type="Collection(mscrm.account)" Partner="primarycontactid"/>)x"),
             std::string::npos);
@@ -544,11 +527,9 @@ TEST_F(MetadataWriterTest, CsdlPartnersAreReciprocal) {
   for (const Table* t : tables_) {
     for (const NavProperty& nav : t->navs) {
       if (nav.target == nullptr || nav.relationship == nullptr) continue;
-      const std::string type =
-          Slice(csdl, "<EntityType Name=\"" + nav.target->logical_name + "\"", "</EntityType>");
+      const std::string type = Slice(csdl, "<EntityType Name=\"" + nav.target->logical_name + "\"", "</EntityType>");
       std::string partner;
-      const std::string self =
-          Slice(csdl, "<EntityType Name=\"" + t->logical_name + "\"", "</EntityType>");
+      const std::string self = Slice(csdl, "<EntityType Name=\"" + t->logical_name + "\"", "</EntityType>");
       const std::string element = Slice(self, "<NavigationProperty Name=\"" + nav.name + "\"", ">");
       const size_t p = element.find("Partner=\"");
       ASSERT_NE(p, std::string::npos) << element;
@@ -563,8 +544,7 @@ TEST_F(MetadataWriterTest, CsdlPartnersAreReciprocal) {
 TEST_F(MetadataWriterTest, CsdlPrincipalDerivedTypesInheritTheKey) {
   const std::string csdl = WriteCsdl(tables_, false);
   for (std::string_view name : {"systemuser", "team"}) {
-    const std::string type =
-        Slice(csdl, "<EntityType Name=\"" + std::string(name) + "\"", "</EntityType>");
+    const std::string type = Slice(csdl, "<EntityType Name=\"" + std::string(name) + "\"", "</EntityType>");
     ASSERT_FALSE(type.empty()) << name;
     EXPECT_NE(type.find(R"(BaseType="mscrm.principal")"), std::string::npos) << type;
     EXPECT_EQ(type.find("<Key>"), std::string::npos) << type;
@@ -607,9 +587,8 @@ TEST_F(MetadataWriterTest, CsdlBindsOnlyListedTargets) {
   const std::string csdl = WriteCsdl(only_account, false);
   EXPECT_EQ(CheckXml(csdl), "");
   EXPECT_EQ(csdl.find("NavigationPropertyBinding"), std::string::npos);
-  EXPECT_NE(
-      csdl.find(R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account"/>)"),
-      std::string::npos);
+  EXPECT_NE(csdl.find(R"(<EntitySet Name="accounts" EntityType="Microsoft.Dynamics.CRM.account"/>)"),
+            std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlAnnotations) {
@@ -625,29 +604,22 @@ TEST_F(MetadataWriterTest, CsdlAnnotations) {
                          R"(<Annotation Term="Org.OData.Core.V1.Computed")"),
             std::string::npos);
   // Writable columns are not computed.
-  EXPECT_NE(account.find(R"(<Property Name="revenue" Type="Edm.Decimal" Scale="Variable"/>)"),
-            std::string::npos);
+  EXPECT_NE(account.find(R"(<Property Name="revenue" Type="Edm.Decimal" Scale="Variable"/>)"), std::string::npos);
   // Descriptions are escaped.
-  EXPECT_NE(
-      account.find(
-          R"(<Annotation Term="Org.OData.Core.V1.Description" )"
-          R"(String="Business that represents a customer &amp; &lt;partner&gt; &quot;A&quot;"/>)"),
-      std::string::npos)
+  EXPECT_NE(account.find(R"(<Annotation Term="Org.OData.Core.V1.Description" )"
+                         R"(String="Business that represents a customer &amp; &lt;partner&gt; &quot;A&quot;"/>)"),
+            std::string::npos)
       << account;
-  EXPECT_NE(account.find(R"(String="Type the company &lt;or&gt; business name &amp; more")"),
-            std::string::npos);
+  EXPECT_NE(account.find(R"(String="Type the company &lt;or&gt; business name &amp; more")"), std::string::npos);
 
   const std::string accounts = Slice(csdl, R"(<EntitySet Name="accounts")", "</EntitySet>");
-  EXPECT_NE(
-      accounts.find(
-          R"(<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking">)"
-          R"(<Record><PropertyValue Property="Supported" Bool="true"/></Record></Annotation>)"),
-      std::string::npos)
+  EXPECT_NE(accounts.find(R"(<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking">)"
+                          R"(<Record><PropertyValue Property="Supported" Bool="true"/></Record></Annotation>)"),
+            std::string::npos)
       << accounts;
   const std::string contacts = Slice(csdl, R"(<EntitySet Name="contacts")", "</EntitySet>");
   EXPECT_EQ(contacts.find("ChangeTracking"), std::string::npos);
-  EXPECT_NE(csdl.find(R"(<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>)"),
-            std::string::npos);
+  EXPECT_NE(csdl.find(R"(<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/>)"), std::string::npos);
 }
 
 TEST_F(MetadataWriterTest, CsdlEscapesControlCharactersAndQuotes) {
@@ -711,8 +683,8 @@ TEST_F(MetadataWriterTest, EntityDefinitionLabels) {
   const Json& label = *account.Find("DisplayName");
   const auto& localized = label.Find("LocalizedLabels")->as_array();
   ASSERT_EQ(localized.size(), 1u);
-  EXPECT_EQ(Keys(localized[0]), (std::vector<std::string>{"Label", "LanguageCode", "IsManaged",
-                                                          "MetadataId", "HasChanged"}));
+  EXPECT_EQ(Keys(localized[0]),
+            (std::vector<std::string>{"Label", "LanguageCode", "IsManaged", "MetadataId", "HasChanged"}));
   EXPECT_EQ(Str(localized[0], "Label"), "Account");
   EXPECT_EQ(localized[0].Find("LanguageCode")->as_int(), 1033);
   EXPECT_TRUE(localized[0].Find("IsManaged")->as_bool());
@@ -721,22 +693,18 @@ TEST_F(MetadataWriterTest, EntityDefinitionLabels) {
   EXPECT_EQ(label.Find("UserLocalizedLabel")->Dump(), localized[0].Dump());
   // Each label has its own stable id.
   const Json& collection = *account.Find("DisplayCollectionName");
-  EXPECT_NE(Str(collection.Find("LocalizedLabels")->as_array()[0], "MetadataId"),
-            Str(localized[0], "MetadataId"));
+  EXPECT_NE(Str(collection.Find("LocalizedLabels")->as_array()[0], "MetadataId"), Str(localized[0], "MetadataId"));
   EXPECT_EQ(Parse(WriteEntityDefinition(account_, kRoot, {})).Dump(), account.Dump());
   // Special characters survive the JSON round trip.
-  EXPECT_EQ(Str(account.Find("Description")->Find("LocalizedLabels")->as_array()[0], "Label"),
-            account_.description);
+  EXPECT_EQ(Str(account.Find("Description")->Find("LocalizedLabels")->as_array()[0], "Label"), account_.description);
 
   const Json contact = Parse(WriteEntityDefinition(contact_, kRoot, {}));
-  EXPECT_EQ(contact.Find("DisplayCollectionName")->Dump(),
-            R"({"LocalizedLabels":[],"UserLocalizedLabel":null})");
+  EXPECT_EQ(contact.Find("DisplayCollectionName")->Dump(), R"({"LocalizedLabels":[],"UserLocalizedLabel":null})");
 }
 
 TEST_F(MetadataWriterTest, EntityDefinitionsSelect) {
   const Json doc = Parse(WriteEntityDefinitions(tables_, kRoot, {"EntitySetName", "LogicalName"}));
-  EXPECT_EQ(Str(doc, "@odata.context"),
-            std::string(kRoot) + "$metadata#EntityDefinitions(EntitySetName,LogicalName)");
+  EXPECT_EQ(Str(doc, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(EntitySetName,LogicalName)");
   for (const Json& row : doc.Find("value")->as_array()) {
     EXPECT_EQ(Keys(row), (std::vector<std::string>{"MetadataId", "LogicalName", "EntitySetName"}));
   }
@@ -752,16 +720,14 @@ TEST_F(MetadataWriterTest, EntityDefinitionKeyedGet) {
   const Json some = Parse(WriteEntityDefinition(account_, kRoot, {"DisplayName", "EntitySetName"}));
   EXPECT_EQ(Str(some, "@odata.context"),
             std::string(kRoot) + "$metadata#EntityDefinitions(DisplayName,EntitySetName)/$entity");
-  EXPECT_EQ(Keys(some), (std::vector<std::string>{"@odata.context", "MetadataId", "EntitySetName",
-                                                  "DisplayName"}));
+  EXPECT_EQ(Keys(some), (std::vector<std::string>{"@odata.context", "MetadataId", "EntitySetName", "DisplayName"}));
 }
 
 TEST_F(MetadataWriterTest, EntityDefinitionsUnknownSelect) {
   const std::string message =
       "Could not find a property named 'entitysetname' on type "
       "'Microsoft.Dynamics.CRM.EntityMetadata'.";
-  ExpectQueryError(
-      WriteEntityDefinitions(tables_, kRoot, {"LogicalName", "entitysetname"}).status(), message);
+  ExpectQueryError(WriteEntityDefinitions(tables_, kRoot, {"LogicalName", "entitysetname"}).status(), message);
   ExpectQueryError(WriteEntityDefinition(account_, kRoot, {"entitysetname"}).status(), message);
   ExpectQueryError(WriteEntityDefinition(account_, kRoot, {"Attributes"}).status(),
                    "Could not find a property named 'Attributes' on type "
@@ -773,13 +739,11 @@ TEST_F(MetadataWriterTest, CollectionSchemaNameFollowsTheEntitySet) {
   t.logical_name = "new_project";
   t.schema_name = "new_Project";
   t.entity_set_name = "new_projects";
-  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"),
-            "new_Projects");
+  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"), "new_Projects");
   t.logical_name = "opportunity";
   t.schema_name = "Opportunity";
   t.entity_set_name = "opportunities";
-  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"),
-            "Opportunities");
+  EXPECT_EQ(Str(Parse(WriteEntityDefinition(t, kRoot, {})), "CollectionSchemaName"), "Opportunities");
   const Json row = Parse(WriteEntityDefinition(t, kRoot, {}));
   EXPECT_TRUE(row.Find("PrimaryNameAttribute")->is_null());  // no primary name
 }
@@ -795,8 +759,7 @@ TEST_F(MetadataWriterTest, AttributesTypesAndCommonFields) {
   const struct {
     std::string_view column, odata_type, attribute_type, type_name;
   } cases[] = {
-      {"accountid", "UniqueIdentifierAttributeMetadata", "Uniqueidentifier",
-       "UniqueidentifierType"},
+      {"accountid", "UniqueIdentifierAttributeMetadata", "Uniqueidentifier", "UniqueidentifierType"},
       {"name", "StringAttributeMetadata", "String", "StringType"},
       {"description", "MemoAttributeMetadata", "Memo", "MemoType"},
       {"numberofemployees", "IntegerAttributeMetadata", "Integer", "IntegerType"},
@@ -818,22 +781,19 @@ TEST_F(MetadataWriterTest, AttributesTypesAndCommonFields) {
     ASSERT_NE(row, nullptr) << c.column;
     EXPECT_EQ(Str(*row, "@odata.type"), "#Microsoft.Dynamics.CRM." + std::string(c.odata_type));
     EXPECT_EQ(Str(*row, "AttributeType"), c.attribute_type);
-    EXPECT_EQ(row->Find("AttributeTypeName")->Dump(),
-              R"({"Value":")" + std::string(c.type_name) + R"("})");
+    EXPECT_EQ(row->Find("AttributeTypeName")->Dump(), R"({"Value":")" + std::string(c.type_name) + R"("})");
     EXPECT_EQ(Str(*row, "EntityLogicalName"), "account");
     EXPECT_EQ(Str(*row, "SchemaName"), c.column);
     EXPECT_TRUE(Guid::Parse(Str(*row, "MetadataId")).has_value());
   }
   const Json& name = *Row(doc, "name");
-  EXPECT_EQ(name.Find("RequiredLevel")->Dump(),
-            R"({"Value":"ApplicationRequired","CanBeChanged":true,)"
-            R"("ManagedPropertyLogicalName":"canmodifyrequirementlevelsettings"})");
+  EXPECT_EQ(name.Find("RequiredLevel")->Dump(), R"({"Value":"ApplicationRequired","CanBeChanged":true,)"
+                                                R"("ManagedPropertyLogicalName":"canmodifyrequirementlevelsettings"})");
   EXPECT_EQ(Str(*name.Find("DisplayName")->Find("UserLocalizedLabel"), "Label"), "Account Name");
   EXPECT_TRUE(name.Find("IsPrimaryName")->as_bool());
   EXPECT_FALSE(name.Find("IsPrimaryId")->as_bool());
   EXPECT_TRUE(name.Find("IsValidForCreate")->as_bool());
-  EXPECT_EQ(Row(doc, "accountid")->Find("RequiredLevel")->Find("Value")->as_string(),
-            "SystemRequired");
+  EXPECT_EQ(Row(doc, "accountid")->Find("RequiredLevel")->Find("Value")->as_string(), "SystemRequired");
   EXPECT_FALSE(Row(doc, "accountid")->Find("RequiredLevel")->Find("CanBeChanged")->as_bool());
   EXPECT_TRUE(Row(doc, "accountid")->Find("IsPrimaryId")->as_bool());
   EXPECT_FALSE(Row(doc, "accountid")->Find("IsValidForUpdate")->as_bool());
@@ -887,14 +847,12 @@ TEST_F(MetadataWriterTest, AttributesTypeSpecificFields) {
 
 TEST_F(MetadataWriterTest, AttributesSelect) {
   const Json doc = Parse(WriteAttributes(account_, kRoot, {"LogicalName", "MaxLength"}));
-  EXPECT_EQ(Str(doc, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" +
-                                            G(1).ToString() +
+  EXPECT_EQ(Str(doc, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() +
                                             ")/Attributes(LogicalName,MaxLength)");
   EXPECT_EQ(Keys(*Row(doc, "name")),
             (std::vector<std::string>{"@odata.type", "MetadataId", "LogicalName", "MaxLength"}));
   // MaxLength only where it applies.
-  EXPECT_EQ(Keys(*Row(doc, "revenue")),
-            (std::vector<std::string>{"@odata.type", "MetadataId", "LogicalName"}));
+  EXPECT_EQ(Keys(*Row(doc, "revenue")), (std::vector<std::string>{"@odata.type", "MetadataId", "LogicalName"}));
 
   ExpectQueryError(WriteAttributes(account_, kRoot, {"LogicalName", "Bogus"}).status(),
                    "Could not find a property named 'Bogus' on type "
@@ -904,16 +862,15 @@ TEST_F(MetadataWriterTest, AttributesSelect) {
 TEST_F(MetadataWriterTest, SingleAttribute) {
   const Column& revenue = Col(account_, "revenue");
   const Json all = Parse(WriteAttribute(account_, revenue, kRoot, {}));
-  EXPECT_EQ(Str(all, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" +
-                                            G(1).ToString() + ")/Attributes/$entity");
+  EXPECT_EQ(Str(all, "@odata.context"),
+            std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() + ")/Attributes/$entity");
   EXPECT_EQ(Str(all, "LogicalName"), "revenue");
   EXPECT_EQ(all.Find("Precision")->as_int(), 2);
 
   const Json some = Parse(WriteAttribute(account_, revenue, kRoot, {"Precision"}));
-  EXPECT_EQ(Str(some, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" +
-                                             G(1).ToString() + ")/Attributes(Precision)/$entity");
-  EXPECT_EQ(Keys(some),
-            (std::vector<std::string>{"@odata.context", "@odata.type", "MetadataId", "Precision"}));
+  EXPECT_EQ(Str(some, "@odata.context"),
+            std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() + ")/Attributes(Precision)/$entity");
+  EXPECT_EQ(Keys(some), (std::vector<std::string>{"@odata.context", "@odata.type", "MetadataId", "Precision"}));
   ExpectQueryError(WriteAttribute(account_, revenue, kRoot, {"precision"}).status(),
                    "Could not find a property named 'precision' on type "
                    "'Microsoft.Dynamics.CRM.AttributeMetadata'.");
@@ -964,9 +921,8 @@ TEST_F(MetadataWriterTest, SingleAttributeCast) {
   AttributeQuery q;
   q.cast = "PicklistAttributeMetadata";
   const Json doc = Parse(WriteAttributeAs(account_, Col(account_, "industrycode"), kRoot, q));
-  EXPECT_EQ(Str(doc, "@odata.context"),
-            std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() +
-                ")/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata/$entity");
+  EXPECT_EQ(Str(doc, "@odata.context"), std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() +
+                                            ")/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata/$entity");
   const Status wrong = WriteAttributeAs(account_, Col(account_, "name"), kRoot, q).status();
   EXPECT_EQ(wrong.code(), Code::kNotFound);
 }
@@ -986,8 +942,7 @@ TEST_F(MetadataWriterTest, ExpandOptionSet) {
   const auto& options = set.Find("Options")->as_array();
   ASSERT_EQ(options.size(), 2u);
   EXPECT_EQ(options[1].Find("Value")->as_int(), 2);
-  EXPECT_EQ(Str(*options[1].Find("Label")->Find("UserLocalizedLabel"), "Label"),
-            "Agriculture & Farming");
+  EXPECT_EQ(Str(*options[1].Find("Label")->Find("UserLocalizedLabel"), "Label"), "Agriculture & Farming");
   EXPECT_EQ(doc.Find("GlobalOptionSet")->Dump(), set.Dump());
 
   q.cast = "StateAttributeMetadata";
@@ -1011,10 +966,8 @@ TEST_F(MetadataWriterTest, ExpandOptionSet) {
   const Json& two = *boolean.Find("OptionSet");
   EXPECT_EQ(Str(two, "OptionSetType"), "Boolean");
   EXPECT_EQ(two.Find("TrueOption")->Find("Value")->as_int(), 1);
-  EXPECT_EQ(Str(*two.Find("TrueOption")->Find("Label")->Find("UserLocalizedLabel"), "Label"),
-            "Do Not Allow");
-  EXPECT_EQ(Str(*two.Find("FalseOption")->Find("Label")->Find("UserLocalizedLabel"), "Label"),
-            "Allow");
+  EXPECT_EQ(Str(*two.Find("TrueOption")->Find("Label")->Find("UserLocalizedLabel"), "Label"), "Do Not Allow");
+  EXPECT_EQ(Str(*two.Find("FalseOption")->Find("Label")->Find("UserLocalizedLabel"), "Label"), "Allow");
   EXPECT_TRUE(boolean.Find("GlobalOptionSet")->is_null());  // a local option set
 }
 
@@ -1036,13 +989,11 @@ TEST_F(MetadataWriterTest, Keys) {
             std::string(kRoot) + "$metadata#EntityDefinitions(" + G(1).ToString() + ")/Keys");
   const auto& keys = doc.Find("value")->as_array();
   ASSERT_EQ(keys.size(), 1u);
-  EXPECT_EQ(
-      keys[0].Dump(),
-      R"({"MetadataId":")" + G(0x60).ToString() +
-          R"(","LogicalName":"accountnumber_key","SchemaName":"AccountNumberKey",)"
-          R"("KeyAttributes":["accountnumber"],"EntityLogicalName":"account",)"
-          R"("EntityKeyIndexStatus":"Active","IsCustomizable":{"Value":true,"CanBeChanged":true,)"
-          R"("ManagedPropertyLogicalName":"iscustomizable"}})");
+  EXPECT_EQ(keys[0].Dump(), R"({"MetadataId":")" + G(0x60).ToString() +
+                                R"(","LogicalName":"accountnumber_key","SchemaName":"AccountNumberKey",)"
+                                R"("KeyAttributes":["accountnumber"],"EntityLogicalName":"account",)"
+                                R"("EntityKeyIndexStatus":"Active","IsCustomizable":{"Value":true,"CanBeChanged":true,)"
+                                R"("ManagedPropertyLogicalName":"iscustomizable"}})");
   EXPECT_EQ(Parse(WriteKeys(contact_, kRoot)).Find("value")->Dump(), "[]");
 }
 

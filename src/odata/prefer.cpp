@@ -46,13 +46,16 @@ Preferences ParsePrefer(const HttpRequest& req) {
       std::string key = ToLower(Trim(std::string_view(item).substr(0, eq)));
       std::string val = eq == std::string::npos ? "" : std::string(Trim(std::string_view(item).substr(eq + 1)));
       if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
-      if (key == "return" && val == "representation") p.return_representation = true;
+      if (key == "return" && val == "representation")
+        p.return_representation = true;
       else if (key == "odata.maxpagesize") {
         int n = 0;
         auto r = std::from_chars(val.data(), val.data() + val.size(), n);
         if (r.ec == std::errc() && r.ptr == val.data() + val.size() && n > 0) p.max_page_size = n;
-      } else if (key == "odata.track-changes") p.track_changes = true;
-      else if (key == "odata.continue-on-error") p.continue_on_error = true;
+      } else if (key == "odata.track-changes")
+        p.track_changes = true;
+      else if (key == "odata.continue-on-error")
+        p.continue_on_error = true;
       else if (key == "odata.include-annotations") {
         p.annotations_raw = val;
         for (auto a : Split(val, ',')) {

@@ -63,20 +63,30 @@ void WriteValue(JsonWriter& w, const Column& c, const data::Value& v) {
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::monostate>) w.Null();
-        else if constexpr (std::is_same_v<T, bool>) w.Bool(x);
-        else if constexpr (std::is_same_v<T, int64_t>) w.Int(x);
+        if constexpr (std::is_same_v<T, std::monostate>)
+          w.Null();
+        else if constexpr (std::is_same_v<T, bool>)
+          w.Bool(x);
+        else if constexpr (std::is_same_v<T, int64_t>)
+          w.Int(x);
         else if constexpr (std::is_same_v<T, double>) {
-          if (c.type == ColumnType::kMoney) w.Fixed(x, 4);
-          else if (c.type == ColumnType::kDecimal) w.Fixed(x, c.precision);
-          else w.Double(x);
-        } else if constexpr (std::is_same_v<T, std::string>) w.String(x);
+          if (c.type == ColumnType::kMoney)
+            w.Fixed(x, 4);
+          else if (c.type == ColumnType::kDecimal)
+            w.Fixed(x, c.precision);
+          else
+            w.Double(x);
+        } else if constexpr (std::is_same_v<T, std::string>)
+          w.String(x);
         else if constexpr (std::is_same_v<T, Guid>) {
           std::string s = x.ToString();
           w.String(s);
-        } else if constexpr (std::is_same_v<T, Timestamp>) w.String(FormatTimestamp(x));
-        else if constexpr (std::is_same_v<T, Date>) w.String(FormatDate(x));
-        else w.String(x.id.ToString());
+        } else if constexpr (std::is_same_v<T, Timestamp>)
+          w.String(FormatTimestamp(x));
+        else if constexpr (std::is_same_v<T, Date>)
+          w.String(FormatDate(x));
+        else
+          w.String(x.id.ToString());
       },
       v);
 }

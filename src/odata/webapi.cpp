@@ -118,7 +118,8 @@ Status SplitTarget(std::string_view target, std::string& version, std::string& p
   constexpr std::string_view kPrefix = "/api/data/v";
   if (clean.rfind(kPrefix, 0) != 0) return NotFoundSegment(clean);
   auto slash = clean.find('/', kPrefix.size());
-  version = clean.substr(kPrefix.size() - 1, slash == std::string::npos ? std::string::npos : slash - kPrefix.size() + 1);
+  version =
+      clean.substr(kPrefix.size() - 1, slash == std::string::npos ? std::string::npos : slash - kPrefix.size() + 1);
   static const char* kVersions[] = {"v8.0", "v8.1", "v8.2", "v9.0", "v9.1", "v9.2"};
   bool ok = false;
   for (const char* v : kVersions) ok |= version == v;
@@ -185,14 +186,16 @@ Status ParseQueryOptions(WebApi::Call& c) {
     } else if (k == "$search" || k == "$format" || k == "$levels" || k == "$compute" || k == "$index") {
       return QueryError("The query parameter " + k + " is not supported.");
     } else if (k == "$deltatoken") {
-      return Status(Code::kUnimplemented, "Change tracking is not available in this version of Tributary.", err::kNotSupported);
+      return Status(Code::kUnimplemented, "Change tracking is not available in this version of Tributary.",
+                    err::kNotSupported);
     } else {
       return QueryError("The query parameter '" + k + "' is not supported.");
     }
   }
   for (const char* unsupported : {"fetchXml", "savedQuery", "userQuery", "sql"})
     if (c.Option(unsupported))
-      return Status(Code::kUnimplemented, std::string(unsupported) + " queries are not available in this version of Tributary.",
+      return Status(Code::kUnimplemented,
+                    std::string(unsupported) + " queries are not available in this version of Tributary.",
                     err::kNotSupported);
   return Status::Ok();
 }
@@ -258,7 +261,8 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     return c->Reply(std::move(r));
   }
   if (name0 == "$batch")
-    return c->Fail(Status(Code::kUnimplemented, "$batch is not available in this version of Tributary.", err::kNotSupported));
+    return c->Fail(
+        Status(Code::kUnimplemented, "$batch is not available in this version of Tributary.", err::kNotSupported));
   if (name0 == "WhoAmI" && c->segs.size() == 1) {
     if (m != "GET") return c->Fail(MethodNotAllowed(m, "WhoAmI"));
     std::string body;
@@ -299,11 +303,11 @@ void WebApi::Route(std::shared_ptr<Call> c) {
             e.children[1]->kind == data::Expr::Kind::kLiteral && e.children[0]->path.size() == 1) {
           const std::string& p = e.children[0]->path[0];
           const std::string& v = e.children[1]->literal.text;
-          std::string actual = p == "LogicalName" ? t.logical_name
-                               : p == "EntitySetName" ? t.entity_set_name
-                               : p == "SchemaName" ? t.schema_name
-                               : p == "ObjectTypeCode" ? std::to_string(t.object_type_code)
-                               : p == "IsCustomEntity" ? (t.is_custom ? "true" : "false")
+          std::string actual = p == "LogicalName"             ? t.logical_name
+                               : p == "EntitySetName"         ? t.entity_set_name
+                               : p == "SchemaName"            ? t.schema_name
+                               : p == "ObjectTypeCode"        ? std::to_string(t.object_type_code)
+                               : p == "IsCustomEntity"        ? (t.is_custom ? "true" : "false")
                                : p == "ChangeTrackingEnabled" ? (t.change_tracking ? "true" : "false")
                                                               : std::string("\x01");
           bool eq = EqualsIgnoreCase(actual, v);
@@ -324,11 +328,14 @@ void WebApi::Route(std::shared_ptr<Call> c) {
       return c->Reply(Json200(std::move(body).value()));
     }
     const Table* t = nullptr;
-    if (s0.keys.size() == 1 && s0.keys[0].name == "LogicalName") t = cat.FindTable(s0.keys[0].value.text);
+    if (s0.keys.size() == 1 && s0.keys[0].name == "LogicalName")
+      t = cat.FindTable(s0.keys[0].value.text);
     else if (s0.keys.size() == 1 && s0.keys[0].name.empty()) {
       if (auto g = Guid::Parse(s0.keys[0].value.text)) t = cat.FindByMetadataId(*g);
     }
-    if (!t) return c->Fail(NotFound("Could not find an entity with the key " + s0.keys[0].raw + ".", err::kObjectDoesNotExist));
+    if (!t)
+      return c->Fail(
+          NotFound("Could not find an entity with the key " + s0.keys[0].raw + ".", err::kObjectDoesNotExist));
     if (c->segs.size() == 1) {
       auto body = WriteEntityDefinition(*t, c->root, c->options.select);
       if (!body.ok()) return c->Fail(body.status());
@@ -340,20 +347,26 @@ void WebApi::Route(std::shared_ptr<Call> c) {
       AttributeQuery aq;
       aq.select = c->options.select;
       for (const auto& ex : c->options.expand) {
-        if (ex.nav == "OptionSet") aq.expand_option_set = true;
-        else if (ex.nav == "GlobalOptionSet") aq.expand_global_option_set = true;
-        else return c->Fail(QueryError("Could not find a property named '" + ex.nav + "' on AttributeMetadata."));
+        if (ex.nav == "OptionSet")
+          aq.expand_option_set = true;
+        else if (ex.nav == "GlobalOptionSet")
+          aq.expand_global_option_set = true;
+        else
+          return c->Fail(QueryError("Could not find a property named '" + ex.nav + "' on AttributeMetadata."));
       }
       const Column* col = nullptr;
       size_t next = 2;
       if (!s1.keys.empty()) {
-        if (s1.keys.size() == 1 && s1.keys[0].name == "LogicalName") col = t->FindColumn(s1.keys[0].value.text);
+        if (s1.keys.size() == 1 && s1.keys[0].name == "LogicalName")
+          col = t->FindColumn(s1.keys[0].value.text);
         else if (s1.keys.size() == 1 && s1.keys[0].name.empty()) {
           if (auto g = Guid::Parse(s1.keys[0].value.text))
             for (const auto& cc : t->columns)
               if (cc->metadata_id == *g) col = cc.get();
         }
-        if (!col) return c->Fail(NotFound("Could not find an attribute with the key " + s1.keys[0].raw + ".", err::kObjectDoesNotExist));
+        if (!col)
+          return c->Fail(
+              NotFound("Could not find an attribute with the key " + s1.keys[0].raw + ".", err::kObjectDoesNotExist));
       }
       if (next < c->segs.size()) aq.cast = c->segs[next++].name;
       if (next < c->segs.size()) return c->Fail(NotFoundSegment(c->segs[next].name));
@@ -384,7 +397,8 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     if (c->segs.size() > 1) {
       const std::string& n1 = c->segs[1].name;
       if (n1.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
-        return c->Fail(Status(Code::kUnimplemented, "The action '" + n1 + "' is not available in this version of Tributary.",
+        return c->Fail(Status(Code::kUnimplemented,
+                              "The action '" + n1 + "' is not available in this version of Tributary.",
                               err::kNotSupported));
       return c->Fail(NotFoundSegment(n1));
     }
@@ -395,7 +409,7 @@ void WebApi::Route(std::shared_ptr<Call> c) {
       pr.count = c->count || c->prefs.Wants("Microsoft.Dynamics.CRM.totalrecordcount");
       auto page = svc.RetrieveMultiple(c->caller, *table, c->options, pr);
       if (!page.ok()) return c->Fail(page.status());
-      return c->Reply(WriteCollection(*c, *table, *page, table->entity_set_name));
+      return c->Reply(WriteCollection(*c, *page, table->entity_set_name));
     }
     if (m == "POST") return Create(c, *table);
     return c->Fail(MethodNotAllowed(m, "an entity set"));
@@ -416,8 +430,7 @@ void WebApi::Route(std::shared_ptr<Call> c) {
 
 namespace tributary::odata {
 
-HttpResponse WebApi::WriteCollection(Call& c, const Table& table, const data::Page& page,
-                                     const std::string& context_set) {
+HttpResponse WebApi::WriteCollection(Call& c, const data::Page& page, const std::string& context_set) {
   SerializeContext ctx = MakeSerializeContext(c, env_.service());
   HttpResponse r;
   JsonWriter w(r.body);
@@ -464,7 +477,6 @@ HttpResponse WebApi::WriteCollection(Call& c, const Table& table, const data::Pa
   r.Set("Content-Type", kJsonContentType);
   AddODataHeaders(r);
   AddPreferenceApplied(c, r, false);
-  (void)table;
   return r;
 }
 
@@ -545,7 +557,8 @@ void WebApi::Upsert(CallPtr c, const Table& table, data::RecordKey key) {
   }
   if (const std::string* inm = c->http.Header("if-none-match"); inm && Trim(*inm) != "null") {
     if (Trim(*inm) != "*") return c->Fail(InvalidArgument("If-None-Match on PATCH must be '*'."));
-    if (mode == data::UpsertMode::kUpdateOnly) return c->Fail(InvalidArgument("If-Match and If-None-Match: * cannot be combined."));
+    if (mode == data::UpsertMode::kUpdateOnly)
+      return c->Fail(InvalidArgument("If-Match and If-None-Match: * cannot be combined."));
     mode = data::UpsertMode::kCreateOnly;
   }
   env_.service().Upsert(c->caller, std::move(in).value(), std::move(key), mode, version,
@@ -656,7 +669,8 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
     // Collection-valued navigation.
     if (!s1.keys.empty()) {
       if (tail != "$ref" || m != "DELETE")
-        return c->Fail(QueryError("Addressing one record of '" + nav->name + "' is only supported to DELETE its $ref."));
+        return c->Fail(
+            QueryError("Addressing one record of '" + nav->name + "' is only supported to DELETE its $ref."));
       auto rk = KeyFromSegment(*nav->target, s1);
       if (!rk.ok()) return c->Fail(rk.status());
       return svc.Associate(c->caller, table, std::move(key), *nav, data::BindTarget{nav->target, std::move(rk).value()},
@@ -723,7 +737,7 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
     pr.count = c->count;
     auto page = svc.RetrieveRelated(c->caller, table, key, *nav, c->options, pr);
     if (!page.ok()) return c->Fail(page.status());
-    return c->Reply(WriteCollection(*c, *nav->target, *page, nav->target->entity_set_name));
+    return c->Reply(WriteCollection(*c, *page, nav->target->entity_set_name));
   }
 
   // A column: /accounts(id)/name, /accounts(id)/_primarycontactid_value, /…/name/$value.
@@ -732,7 +746,8 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
   if (!col) col = table.FindLookupProperty(s1.name);
   if (!col) {
     if (s1.name.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
-      return c->Fail(Status(Code::kUnimplemented, "The operation '" + s1.name + "' is not available in this version of Tributary.",
+      return c->Fail(Status(Code::kUnimplemented,
+                            "The operation '" + s1.name + "' is not available in this version of Tributary.",
                             err::kNotSupported));
     return c->Fail(NotFoundSegment(s1.name));
   }
@@ -750,7 +765,7 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
       std::string tmp;
       JsonWriter w(tmp);
       WriteValue(w, *col, *v);
-      r.body = std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v)
+      r.body = std::holds_alternative<std::string>(*v)   ? std::get<std::string>(*v)
                : (tmp.size() >= 2 && tmp.front() == '"') ? tmp.substr(1, tmp.size() - 2)
                                                          : tmp;
       r.Set("Content-Type", "text/plain");
@@ -770,7 +785,8 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
   if (raw) return c->Fail(MethodNotAllowed(m, "$value"));
   if (m == "PUT" || m == "DELETE") {
     if (col->IsLookup())
-      return c->Fail(InvalidArgument("The lookup '" + s1.name + "' is set or cleared through its navigation property's $ref."));
+      return c->Fail(
+          InvalidArgument("The lookup '" + s1.name + "' is set or cleared through its navigation property's $ref."));
     data::EntityInput in;
     in.table = &table;
     if (m == "PUT") {

@@ -37,7 +37,8 @@ TEST(TokenTest, RejectsExpiredForeignTamperedAndAlgNone) {
   std::string tampered = t;
   tampered[tampered.find('.') + 3] ^= 1;
   EXPECT_FALSE(s.Verify(tampered, Timestamp{1700000000LL * 1000}).ok());
-  std::string none = Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + t.substr(t.find('.'), t.rfind('.') - t.find('.')) + ".";
+  std::string none =
+      Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + t.substr(t.find('.'), t.rfind('.') - t.find('.')) + ".";
   EXPECT_FALSE(s.Verify(none, Timestamp{1700000000LL * 1000}).ok());
   EXPECT_FALSE(s.Verify("garbage", Timestamp{0}).ok());
   EXPECT_FALSE(s.Verify("a.b.c.d", Timestamp{0}).ok());

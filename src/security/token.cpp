@@ -31,18 +31,30 @@ std::string TokenSigner::Sign(const Claims& c) const {
   std::string body;
   JsonWriter w(body);
   w.BeginObject();
-  w.Key("aud"); w.String(c.audience);
-  w.Key("iss"); w.String(c.issuer);
-  w.Key("iat"); w.Int(c.issued_at);
-  w.Key("nbf"); w.Int(c.not_before);
-  w.Key("exp"); w.Int(c.expires);
-  w.Key("appid"); w.String(c.app_id);
-  w.Key("azp"); w.String(c.app_id);
-  w.Key("idtyp"); w.String("app");
-  w.Key("oid"); w.String(c.object_id.ToString());
-  w.Key("sub"); w.String(c.subject);
-  w.Key("tid"); w.String(c.tenant_id.ToString());
-  w.Key("ver"); w.String("1.0");
+  w.Key("aud");
+  w.String(c.audience);
+  w.Key("iss");
+  w.String(c.issuer);
+  w.Key("iat");
+  w.Int(c.issued_at);
+  w.Key("nbf");
+  w.Int(c.not_before);
+  w.Key("exp");
+  w.Int(c.expires);
+  w.Key("appid");
+  w.String(c.app_id);
+  w.Key("azp");
+  w.String(c.app_id);
+  w.Key("idtyp");
+  w.String("app");
+  w.Key("oid");
+  w.String(c.object_id.ToString());
+  w.Key("sub");
+  w.String(c.subject);
+  w.Key("tid");
+  w.String(c.tenant_id.ToString());
+  w.Key("ver");
+  w.String("1.0");
   w.EndObject();
   std::string signing_input = header + "." + Base64UrlEncode(body);
   return signing_input + "." + Base64UrlEncode(Hmac(key_, signing_input));
@@ -90,7 +102,8 @@ Result<Claims> TokenSigner::Verify(std::string_view token, Timestamp now, std::s
   int64_t secs = now.ms / 1000;
   if (c.expires == 0 || secs > c.expires + 60) return Unauthenticated("The access token has expired.");
   if (c.not_before > secs + 60) return Unauthenticated("The access token is not valid yet.");
-  if (!audience.empty() && c.audience != audience) return Unauthenticated("The access token's audience is not this environment.");
+  if (!audience.empty() && c.audience != audience)
+    return Unauthenticated("The access token's audience is not this environment.");
   return c;
 }
 

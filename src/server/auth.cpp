@@ -38,7 +38,9 @@ HttpResponse OAuthError(int status, std::string_view error, std::string_view des
 
 Result<data::CallerContext> Auth::Authenticate(const HttpRequest& req) {
   const std::string* h = req.Header("authorization");
-  if (!h) return Status(Code::kUnauthenticated, "The request has no Authorization header; a Bearer token is required.", err::kUnauthorized);
+  if (!h)
+    return Status(Code::kUnauthenticated, "The request has no Authorization header; a Bearer token is required.",
+                  err::kUnauthorized);
   std::string_view v = Trim(*h);
   if (!StartsWithIgnoreCase(v, "bearer "))
     return Status(Code::kUnauthenticated, "The Authorization header must use the Bearer scheme.", err::kUnauthorized);
@@ -77,10 +79,14 @@ HttpResponse Auth::Token(const HttpRequest& req) {
     if (!PercentDecode(piece.substr(0, eq), k, true) ||
         !PercentDecode(eq == std::string_view::npos ? "" : piece.substr(eq + 1), v, true))
       return OAuthError(400, "invalid_request", "The form body has a malformed percent escape.");
-    if (k == "grant_type") grant = v;
-    else if (k == "client_id") client_id = v;
-    else if (k == "client_secret") client_secret = v;
-    else if (k == "scope") scope = v;
+    if (k == "grant_type")
+      grant = v;
+    else if (k == "client_id")
+      client_id = v;
+    else if (k == "client_secret")
+      client_secret = v;
+    else if (k == "scope")
+      scope = v;
   }
   if (const std::string* basic = req.Header("authorization"); basic && StartsWithIgnoreCase(Trim(*basic), "basic ")) {
     std::string decoded;
@@ -92,11 +98,14 @@ HttpResponse Auth::Token(const HttpRequest& req) {
       }
     }
   }
-  if (grant.empty()) return OAuthError(400, "invalid_request", "AADSTS900144: The request body must contain the 'grant_type' parameter.");
+  if (grant.empty())
+    return OAuthError(400, "invalid_request",
+                      "AADSTS900144: The request body must contain the 'grant_type' parameter.");
   if (grant != "client_credentials")
     return OAuthError(400, "unsupported_grant_type", "AADSTS70003: Only the client_credentials grant is supported.");
   if (client_id.empty() || client_secret.empty())
-    return OAuthError(400, "invalid_request", "AADSTS900144: The request body must contain 'client_id' and 'client_secret'.");
+    return OAuthError(400, "invalid_request",
+                      "AADSTS900144: The request body must contain 'client_id' and 'client_secret'.");
   auto cred = env_.FindCredential(client_id);
   if (!cred.ok()) return OAuthError(503, "temporarily_unavailable", "The credential store is not available.");
   if (!*cred || !CheckSecret(**cred, client_secret))

@@ -48,11 +48,13 @@ std::string Metrics::Render(const storage::EngineStats& store) const {
   out += buf;
   out += "# HELP tributary_store_commits_total Durable group commits of the store.\n";
   out += "# TYPE tributary_store_commits_total counter\n";
-  std::snprintf(buf, sizeof buf, "tributary_store_commits_total %llu\n", static_cast<unsigned long long>(store.commits));
+  std::snprintf(buf, sizeof buf, "tributary_store_commits_total %llu\n",
+                static_cast<unsigned long long>(store.commits));
   out += buf;
   out += "# HELP tributary_store_write_jobs_total Write jobs completed by the store.\n";
   out += "# TYPE tributary_store_write_jobs_total counter\n";
-  std::snprintf(buf, sizeof buf, "tributary_store_write_jobs_total %llu\n", static_cast<unsigned long long>(store.jobs));
+  std::snprintf(buf, sizeof buf, "tributary_store_write_jobs_total %llu\n",
+                static_cast<unsigned long long>(store.jobs));
   out += buf;
   out += "# HELP tributary_store_max_batch Largest number of write jobs in one commit.\n";
   out += "# TYPE tributary_store_max_batch gauge\n";

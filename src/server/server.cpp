@@ -58,7 +58,9 @@ class Server::Impl {
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) return Status(Code::kUnavailable, "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message());
+    if (ec)
+      return Status(Code::kUnavailable,
+                    "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message());
     port_ = acceptor_.local_endpoint().port();
     Accept();
     signals_.async_wait([this](beast::error_code e, int) {
@@ -68,7 +70,8 @@ class Server::Impl {
   }
 
   void Run() {
-    int n = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int n =
+        options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     std::vector<std::thread> threads;
     for (int i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();
@@ -119,7 +122,8 @@ class Server::Impl {
       return webapi_.Handle(*caller, std::move(req), std::move(respond));
     }
     if (path == "/") {
-      return respond(JsonText(200, "{\"name\":\"Tributary\",\"webapi\":\"/api/data/v9.2/\",\"token\":\"/oauth2/v2.0/token\"}"));
+      return respond(
+          JsonText(200, "{\"name\":\"Tributary\",\"webapi\":\"/api/data/v9.2/\",\"token\":\"/oauth2/v2.0/token\"}"));
     }
     respond(odata::ErrorResponse(NotFound("No resource at '" + std::string(path) + "'.", err::kQueryError)));
   }
@@ -153,7 +157,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() { server_.metrics().ConnectionClosed(); }
 
-  void Start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); }); }
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
 
  private:
   void Read() {
@@ -173,13 +179,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       // Malformed or oversized requests get an answer in the Dataverse error shape, then the
       // connection closes (the rest of the stream cannot be trusted).
-      Status s = ec == http::error::body_limit
-                     ? Status(Code::kPayloadTooLarge, "The request body is larger than the limit of " +
-                                                          std::to_string(server_.options().max_body_bytes) + " bytes.",
-                              err::kRequestTooLarge)
-                 : ec == http::error::header_limit
-                     ? Status(Code::kInvalidArgument, "The request headers are larger than the limit.", err::kInvalidArgument)
-                     : Status(Code::kInvalidArgument, "Malformed HTTP request: " + ec.message(), err::kInvalidArgument);
+      Status s =
+          ec == http::error::body_limit ? Status(Code::kPayloadTooLarge,
+                                                 "The request body is larger than the limit of " +
+                                                     std::to_string(server_.options().max_body_bytes) + " bytes.",
+                                                 err::kRequestTooLarge)
+          : ec == http::error::header_limit
+              ? Status(Code::kInvalidArgument, "The request headers are larger than the limit.", err::kInvalidArgument)
+              : Status(Code::kInvalidArgument, "Malformed HTTP request: " + ec.message(), err::kInvalidArgument);
       keep_alive_ = false;
       version_ = 11;
       start_ = std::chrono::steady_clock::now();
@@ -191,9 +198,9 @@ class Session : public std::enable_shared_from_this<Session> {
     start_ = std::chrono::steady_clock::now();
     size_t header_count = std::distance(msg.begin(), msg.end());
     if (header_count > server_.options().max_header_count)
-      return Write(odata::ErrorResponse(InvalidArgument("The request has " + std::to_string(header_count) +
-                                                        " headers; at most " +
-                                                        std::to_string(server_.options().max_header_count) + " are accepted.")));
+      return Write(odata::ErrorResponse(
+          InvalidArgument("The request has " + std::to_string(header_count) + " headers; at most " +
+                          std::to_string(server_.options().max_header_count) + " are accepted.")));
     if (msg.target().size() > server_.options().max_url_bytes)
       return Write(odata::ErrorResponse(InvalidArgument("The URL is longer than " +
                                                         std::to_string(server_.options().max_url_bytes) +
@@ -213,7 +220,9 @@ class Session : public std::enable_shared_from_this<Session> {
       const std::string* host = req.Header("host");
       const std::string* proto = req.Header("x-forwarded-proto");
       const std::string* fwd_host = req.Header("x-forwarded-host");
-      std::string h = fwd_host ? *fwd_host : host ? *host : server_.options().host + ":" + std::to_string(server_.port());
+      std::string h = fwd_host ? *fwd_host
+                      : host   ? *host
+                               : server_.options().host + ":" + std::to_string(server_.port());
       req.base_url = (proto ? *proto : std::string("http")) + "://" + h;
     }
     stream_.expires_never();
@@ -290,7 +299,8 @@ void Server::Impl::Accept() {
   });
 }
 
-Server::Server(data::Environment& env, ServerOptions options) : impl_(std::make_unique<Impl>(env, std::move(options))) {}
+Server::Server(data::Environment& env, ServerOptions options)
+    : impl_(std::make_unique<Impl>(env, std::move(options))) {}
 Server::~Server() = default;
 Result<uint16_t> Server::Start() { return impl_->Start(); }
 void Server::Run() { impl_->Run(); }

@@ -13,16 +13,18 @@ namespace {
 class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("trib_storage_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("trib_storage_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     auto e = OpenSqlite({.path = (dir_ / "t.db").string()});
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e).value();
-    ASSERT_TRUE(engine_->WriteSync([](Connection& c) {
-      return c.ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)");
-    }).ok());
+    ASSERT_TRUE(engine_
+                    ->WriteSync([](Connection& c) {
+                      return c.ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)");
+                    })
+                    .ok());
   }
   void TearDown() override {
     engine_.reset();
@@ -32,9 +34,9 @@ class StorageTest : public ::testing::Test {
     int64_t n = -1;
     auto r = engine_->Read();
     EXPECT_TRUE(r->Query("SELECT count(*) FROM t", {}, [&](const Row& row) {
-      n = row.Int(0);
-      return true;
-    }).ok());
+                   n = row.Int(0);
+                   return true;
+                 }).ok());
     return n;
   }
   std::filesystem::path dir_;
@@ -69,30 +71,41 @@ TEST_F(StorageTest, GroupCommitBatchesConcurrentWritersAndAnswersEach) {
 TEST_F(StorageTest, FailedJobRollsBackOnlyItself) {
   std::atomic<int> done{0};
   Status bad;
-  engine_->Write([](Connection& c) {
-    SqlValue p[] = {std::string("a")};
-    return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
-  }, [&](Status) { done++; });
-  engine_->Write([](Connection& c) {
-    SqlValue p[] = {std::string("b")};
-    RETURN_IF_ERROR(c.Exec("INSERT INTO t (v) VALUES (?)", p).status());
-    SqlValue q[] = {std::string("a")};  // duplicate: fails, must undo "b" too
-    return c.Exec("INSERT INTO t (v) VALUES (?)", q).status();
-  }, [&](Status s) { bad = s; done++; });
-  engine_->Write([](Connection& c) {
-    SqlValue p[] = {std::string("c")};
-    return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
-  }, [&](Status) { done++; });
+  engine_->Write(
+      [](Connection& c) {
+        SqlValue p[] = {std::string("a")};
+        return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
+      },
+      [&](Status) { done++; });
+  engine_->Write(
+      [](Connection& c) {
+        SqlValue p[] = {std::string("b")};
+        RETURN_IF_ERROR(c.Exec("INSERT INTO t (v) VALUES (?)", p).status());
+        SqlValue q[] = {std::string("a")};  // duplicate: fails, must undo "b" too
+        return c.Exec("INSERT INTO t (v) VALUES (?)", q).status();
+      },
+      [&](Status s) {
+        bad = s;
+        done++;
+      });
+  engine_->Write(
+      [](Connection& c) {
+        SqlValue p[] = {std::string("c")};
+        return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
+      },
+      [&](Status) { done++; });
   while (done.load() < 3) std::this_thread::yield();
   EXPECT_EQ(bad.code(), Code::kAlreadyExists);
   EXPECT_EQ(Count(), 2);
 }
 
 TEST_F(StorageTest, DataSurvivesReopen) {
-  ASSERT_TRUE(engine_->WriteSync([](Connection& c) {
-    SqlValue p[] = {std::string("kept")};
-    return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
-  }).ok());
+  ASSERT_TRUE(engine_
+                  ->WriteSync([](Connection& c) {
+                    SqlValue p[] = {std::string("kept")};
+                    return c.Exec("INSERT INTO t (v) VALUES (?)", p).status();
+                  })
+                  .ok());
   engine_.reset();
   auto e = OpenSqlite({.path = (dir_ / "t.db").string()});
   ASSERT_TRUE(e.ok());

@@ -34,11 +34,16 @@ class SqliteRow final : public Row {
   int size() const override { return sqlite3_column_count(s_); }
   ValueKind kind(int i) const override {
     switch (sqlite3_column_type(s_, i)) {
-      case SQLITE_INTEGER: return ValueKind::kInt;
-      case SQLITE_FLOAT: return ValueKind::kReal;
-      case SQLITE_TEXT: return ValueKind::kText;
-      case SQLITE_BLOB: return ValueKind::kBlob;
-      default: return ValueKind::kNull;
+      case SQLITE_INTEGER:
+        return ValueKind::kInt;
+      case SQLITE_FLOAT:
+        return ValueKind::kReal;
+      case SQLITE_TEXT:
+        return ValueKind::kText;
+      case SQLITE_BLOB:
+        return ValueKind::kBlob;
+      default:
+        return ValueKind::kNull;
     }
   }
   int64_t Int(int i) const override { return sqlite3_column_int64(s_, i); }
@@ -114,8 +119,7 @@ class SqliteConnection final : public Connection {
       cache_.clear();
     }
     sqlite3_stmt* st = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
-                                nullptr);
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st, nullptr);
     if (rc != SQLITE_OK) return SqliteError(db_, rc, "prepare failed");
     cache_.emplace(std::string(sql), st);
     return st;
@@ -127,12 +131,16 @@ class SqliteConnection final : public Connection {
       int rc = std::visit(
           [&](const auto& v) -> int {
             using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::monostate>) return sqlite3_bind_null(st, idx);
-            else if constexpr (std::is_same_v<T, int64_t>) return sqlite3_bind_int64(st, idx, v);
-            else if constexpr (std::is_same_v<T, double>) return sqlite3_bind_double(st, idx, v);
+            if constexpr (std::is_same_v<T, std::monostate>)
+              return sqlite3_bind_null(st, idx);
+            else if constexpr (std::is_same_v<T, int64_t>)
+              return sqlite3_bind_int64(st, idx, v);
+            else if constexpr (std::is_same_v<T, double>)
+              return sqlite3_bind_double(st, idx, v);
             else if constexpr (std::is_same_v<T, std::string>)
               return sqlite3_bind_text64(st, idx, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-            else return sqlite3_bind_blob64(st, idx, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT);
+            else
+              return sqlite3_bind_blob64(st, idx, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT);
           },
           params[i]);
       if (rc != SQLITE_OK) {
@@ -289,8 +297,10 @@ class SqliteEngine final : public Engine {
       Status s = job.fn(c);
       if (s.ok()) {
         auto rel = c.Exec("RELEASE job");
-        if (!rel.ok()) s = rel.status();
-        else any_ok = true;
+        if (!rel.ok())
+          s = rel.status();
+        else
+          any_ok = true;
       }
       if (!s.ok()) {
         (void)c.Exec("ROLLBACK TO job");

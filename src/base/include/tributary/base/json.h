@@ -24,24 +24,59 @@ void AppendInt(std::string& out, int64_t v);
 class JsonWriter {
  public:
   explicit JsonWriter(std::string& out) : out_(out) {}
-  void BeginObject() { Sep(); out_.push_back('{'); first_.push_back(true); }
-  void EndObject() { out_.push_back('}'); first_.pop_back(); }
-  void BeginArray() { Sep(); out_.push_back('['); first_.push_back(true); }
-  void EndArray() { out_.push_back(']'); first_.pop_back(); }
+  void BeginObject() {
+    Sep();
+    out_.push_back('{');
+    first_.push_back(true);
+  }
+  void EndObject() {
+    out_.push_back('}');
+    first_.pop_back();
+  }
+  void BeginArray() {
+    Sep();
+    out_.push_back('[');
+    first_.push_back(true);
+  }
+  void EndArray() {
+    out_.push_back(']');
+    first_.pop_back();
+  }
   void Key(std::string_view k) {
     Sep();
     AppendJsonString(out_, k);
     out_.push_back(':');
     after_key_ = true;
   }
-  void String(std::string_view v) { Sep(); AppendJsonString(out_, v); }
-  void Int(int64_t v) { Sep(); AppendInt(out_, v); }
-  void Double(double v) { Sep(); AppendDouble(out_, v); }
-  void Fixed(double v, int decimals) { Sep(); AppendFixed(out_, v, decimals); }
-  void Bool(bool v) { Sep(); out_.append(v ? "true" : "false"); }
-  void Null() { Sep(); out_.append("null"); }
+  void String(std::string_view v) {
+    Sep();
+    AppendJsonString(out_, v);
+  }
+  void Int(int64_t v) {
+    Sep();
+    AppendInt(out_, v);
+  }
+  void Double(double v) {
+    Sep();
+    AppendDouble(out_, v);
+  }
+  void Fixed(double v, int decimals) {
+    Sep();
+    AppendFixed(out_, v, decimals);
+  }
+  void Bool(bool v) {
+    Sep();
+    out_.append(v ? "true" : "false");
+  }
+  void Null() {
+    Sep();
+    out_.append("null");
+  }
   // Appends already-encoded JSON text as one value.
-  void Raw(std::string_view json) { Sep(); out_.append(json); }
+  void Raw(std::string_view json) {
+    Sep();
+    out_.append(json);
+  }
   std::string& out() { return out_; }
 
  private:
@@ -67,12 +102,42 @@ class Json {
   using Member = std::pair<std::string, Json>;
 
   Json() = default;
-  static Json MakeBool(bool b) { Json j; j.type_ = Type::kBool; j.i_ = b; return j; }
-  static Json MakeInt(int64_t v) { Json j; j.type_ = Type::kInt; j.i_ = v; return j; }
-  static Json MakeDouble(double v) { Json j; j.type_ = Type::kDouble; j.d_ = v; return j; }
-  static Json MakeString(std::string s) { Json j; j.type_ = Type::kString; j.s_ = std::move(s); return j; }
-  static Json MakeArray(std::vector<Json> a) { Json j; j.type_ = Type::kArray; j.a_ = std::move(a); return j; }
-  static Json MakeObject(std::vector<Member> o) { Json j; j.type_ = Type::kObject; j.o_ = std::move(o); return j; }
+  static Json MakeBool(bool b) {
+    Json j;
+    j.type_ = Type::kBool;
+    j.i_ = b;
+    return j;
+  }
+  static Json MakeInt(int64_t v) {
+    Json j;
+    j.type_ = Type::kInt;
+    j.i_ = v;
+    return j;
+  }
+  static Json MakeDouble(double v) {
+    Json j;
+    j.type_ = Type::kDouble;
+    j.d_ = v;
+    return j;
+  }
+  static Json MakeString(std::string s) {
+    Json j;
+    j.type_ = Type::kString;
+    j.s_ = std::move(s);
+    return j;
+  }
+  static Json MakeArray(std::vector<Json> a) {
+    Json j;
+    j.type_ = Type::kArray;
+    j.a_ = std::move(a);
+    return j;
+  }
+  static Json MakeObject(std::vector<Member> o) {
+    Json j;
+    j.type_ = Type::kObject;
+    j.o_ = std::move(o);
+    return j;
+  }
 
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::kNull; }

@@ -83,7 +83,7 @@ inline Status Internal(std::string m) { return {Code::kInternal, std::move(m), e
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -110,14 +110,14 @@ class [[nodiscard]] Result {
 #define TRIB_CONCAT_INNER(a, b) a##b
 #define TRIB_CONCAT(a, b) TRIB_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::tributary::Status _st = (expr);                  \
-    if (!_st.ok()) return _st;                         \
+#define RETURN_IF_ERROR(expr)         \
+  do {                                \
+    ::tributary::Status _st = (expr); \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
-#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                          \
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)    \
+  auto tmp = (expr);                             \
   if (!tmp.ok()) return std::move(tmp).status(); \
   lhs = std::move(tmp).value()
 

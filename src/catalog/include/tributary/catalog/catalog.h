@@ -71,8 +71,8 @@ struct Column {
   std::optional<double> min_value, max_value;
   DateBehavior behavior = DateBehavior::kUserLocal;
   RequiredLevel required = RequiredLevel::kNone;
-  std::string format;                      // string format: text, email, phone, url
-  std::vector<std::string> targets;        // lookup target tables
+  std::string format;                        // string format: text, email, phone, url
+  std::vector<std::string> targets;          // lookup target tables
   std::shared_ptr<const OptionSet> options;  // choice, multichoice, state, status, boolean labels
   std::optional<bool> default_bool;
   bool valid_for_create = true;
@@ -125,10 +125,10 @@ struct Table;
 // A navigation property of a table, derived from its relationships.
 struct NavProperty {
   enum class Kind : uint8_t {
-    kSingle,          // N:1 through this table's lookup column
+    kSingle,            // N:1 through this table's lookup column
     kPolymorphicOwner,  // "ownerid": N:1 to systemuser or team, chosen by the stored type
-    kCollection,      // 1:N: rows of another table whose lookup points here
-    kManyToMany,      // N:N through an intersect table
+    kCollection,        // 1:N: rows of another table whose lookup points here
+    kManyToMany,        // N:N through an intersect table
   };
   std::string name;
   Kind kind = Kind::kSingle;
@@ -159,9 +159,9 @@ struct Table {
   bool is_custom = false;
   bool is_intersect = false;
   bool change_tracking = false;
-  std::string primary_id;    // "accountid"
-  std::string primary_name;  // "name"; may be empty
-  std::string sql_table;     // SQL table name
+  std::string primary_id;                        // "accountid"
+  std::string primary_name;                      // "name"; may be empty
+  std::string sql_table;                         // SQL table name
   std::vector<std::unique_ptr<Column>> columns;  // in definition order
   std::vector<Key> keys;
   std::vector<NavProperty> navs;

@@ -42,9 +42,9 @@ struct ColumnDef {
   std::string relationship;  // lookup: relationship schema name
   // customer: relationship schema name per target ("account" → "contact_customer_accounts").
   std::map<std::string, std::string> relationships;
-  std::string nav;           // lookup: single-valued nav name (default: the column name)
-  std::string ondelete;      // removelink | cascade | restrict
-  std::string choices;       // name of a global choice
+  std::string nav;       // lookup: single-valued nav name (default: the column name)
+  std::string ondelete;  // removelink | cascade | restrict
+  std::string choices;   // name of a global choice
   std::vector<OptionDef> options;
   std::optional<bool> default_bool;
   std::string truelabel, falselabel;

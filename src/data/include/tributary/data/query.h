@@ -84,7 +84,7 @@ struct QueryOptions {
 };
 
 struct Expand {
-  std::string nav;  // navigation property name (case-sensitive)
+  std::string nav;   // navigation property name (case-sensitive)
   bool ref = false;  // $expand=nav/$ref
   QueryOptions options;
 };

@@ -47,16 +47,16 @@ struct WriteResult {
 };
 
 struct PageRequest {
-  int page_size = 5000;     // ≤ 5000
-  std::string skiptoken;    // from a previous page's next link ("" for the first page)
-  bool count = false;       // also count matching rows (capped at 5000)
+  int page_size = 5000;   // ≤ 5000
+  std::string skiptoken;  // from a previous page's next link ("" for the first page)
+  bool count = false;     // also count matching rows (capped at 5000)
 };
 
 struct Page {
   std::vector<Entity> rows;
   std::optional<int64_t> count;  // when requested
   bool count_limit_exceeded = false;
-  std::string next_skiptoken;    // empty on the last page
+  std::string next_skiptoken;  // empty on the last page
 };
 
 // Thread-safe holder of the current catalog snapshot.
@@ -99,12 +99,11 @@ class OrganizationService {
 
   Result<Entity> Retrieve(const CallerContext& caller, const catalog::Table& table, const RecordKey& key,
                           const QueryOptions& options);
-  Result<Page> RetrieveMultiple(const CallerContext& caller, const catalog::Table& table,
-                                const QueryOptions& options, const PageRequest& page);
+  Result<Page> RetrieveMultiple(const CallerContext& caller, const catalog::Table& table, const QueryOptions& options,
+                                const PageRequest& page);
   // Rows of a related collection of one record (GET accounts(id)/contact_customer_accounts).
   Result<Page> RetrieveRelated(const CallerContext& caller, const catalog::Table& table, const RecordKey& key,
-                               const catalog::NavProperty& nav, const QueryOptions& options,
-                               const PageRequest& page);
+                               const catalog::NavProperty& nav, const QueryOptions& options, const PageRequest& page);
   Result<int64_t> Count(const CallerContext& caller, const catalog::Table& table, const Expr* filter);
   // The primary name column value of a record (for display annotations); nullopt when none.
   std::optional<std::string> PrimaryName(const std::string& table, const Guid& id);

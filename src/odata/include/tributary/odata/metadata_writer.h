@@ -75,14 +75,13 @@ struct AttributeQuery {
 // names or an unknown cast.
 Result<std::string> WriteAttributes(const catalog::Table& table, std::string_view root,
                                     const std::vector<std::string>& select);
-Result<std::string> WriteAttributesAs(const catalog::Table& table, std::string_view root,
-                                      const AttributeQuery& query);
+Result<std::string> WriteAttributesAs(const catalog::Table& table, std::string_view root, const AttributeQuery& query);
 // GET …/Attributes(…): one AttributeMetadata object with an "…/$entity" context. With a cast
 // the column must be of that type, else NotFound (0x80040217).
-Result<std::string> WriteAttribute(const catalog::Table& table, const catalog::Column& column,
-                                   std::string_view root, const std::vector<std::string>& select);
-Result<std::string> WriteAttributeAs(const catalog::Table& table, const catalog::Column& column,
-                                     std::string_view root, const AttributeQuery& query);
+Result<std::string> WriteAttribute(const catalog::Table& table, const catalog::Column& column, std::string_view root,
+                                   const std::vector<std::string>& select);
+Result<std::string> WriteAttributeAs(const catalog::Table& table, const catalog::Column& column, std::string_view root,
+                                     const AttributeQuery& query);
 
 // GET EntityDefinitions(…)/Keys: {"@odata.context":…,"value":[EntityKeyMetadata…]}.
 std::string WriteKeys(const catalog::Table& table, std::string_view root);

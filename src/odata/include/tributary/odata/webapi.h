@@ -35,8 +35,7 @@ class WebApi {
   void Member(CallPtr c, const catalog::Table& table, data::RecordKey key);
   // Answers a write with 204 + OData-EntityId, or with the record when return=representation.
   void AnswerWrite(CallPtr c, const catalog::Table& table, const Guid& id, bool created);
-  HttpResponse WriteCollection(Call& c, const catalog::Table& table, const data::Page& page,
-                               const std::string& context_set);
+  HttpResponse WriteCollection(Call& c, const data::Page& page, const std::string& context_set);
   // Runs `fn` on the I/O executor (used after a write completes on the writer thread).
   void Hop(std::function<void()> fn) { post_(std::move(fn)); }
   data::Environment& env_;

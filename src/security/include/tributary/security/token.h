@@ -14,12 +14,12 @@
 namespace tributary::security {
 
 struct Claims {
-  std::string issuer;    // iss
-  std::string audience;  // aud
-  std::string subject;   // sub
-  Guid object_id;        // oid: the systemuser id
-  std::string app_id;    // appid: the OAuth client id
-  Guid tenant_id;        // tid
+  std::string issuer;      // iss
+  std::string audience;    // aud
+  std::string subject;     // sub
+  Guid object_id;          // oid: the systemuser id
+  std::string app_id;      // appid: the OAuth client id
+  Guid tenant_id;          // tid
   int64_t issued_at = 0;   // iat, seconds
   int64_t not_before = 0;  // nbf
   int64_t expires = 0;     // exp

@@ -13,8 +13,8 @@ namespace tributary::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 8080;  // 0 picks a free port
-  int threads = 0;       // 0: one per core
+  uint16_t port = 8080;               // 0 picks a free port
+  int threads = 0;                    // 0: one per core
   size_t max_body_bytes = 16u << 20;  // JSON bodies; Dataverse clients batch well below this
   size_t max_header_count = 200;
   size_t max_url_bytes = 32768;  // Dataverse's GET URL limit

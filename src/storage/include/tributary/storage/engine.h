@@ -75,9 +75,9 @@ using WriteFn = std::function<Status(Connection&)>;
 using WriteDone = std::function<void(Status)>;
 
 struct EngineStats {
-  uint64_t commits = 0;       // durable group commits
-  uint64_t jobs = 0;          // write jobs completed (ok or not)
-  uint64_t max_batch = 0;     // largest number of jobs in one commit
+  uint64_t commits = 0;    // durable group commits
+  uint64_t jobs = 0;       // write jobs completed (ok or not)
+  uint64_t max_batch = 0;  // largest number of jobs in one commit
 };
 
 class Engine {
