@@ -674,6 +674,49 @@ void OrganizationService::Delete(const CallerContext& caller, const Table& table
       std::move(done));
 }
 
+void OrganizationService::ExecuteBulk(const CallerContext& caller, const Table& table, BulkOperation op,
+                                      std::vector<BulkItem> items, Done<std::vector<Guid>> done) {
+  auto cat = catalog_.Get();
+  auto shared = std::make_shared<std::vector<BulkItem>>(std::move(items));
+  RunWrite<std::vector<Guid>>(
+      engine_,
+      [this, cat, caller, &table, op, shared](storage::Connection& c) -> Result<std::vector<Guid>> {
+        Writer w(*this, c, *cat, caller);
+        std::vector<Guid> ids;
+        ids.reserve(shared->size());
+        for (size_t i = 0; i < shared->size(); ++i) {
+          const BulkItem& item = (*shared)[i];
+          Result<Guid> r = [&]() -> Result<Guid> {
+            switch (op) {
+              case BulkOperation::kCreate:
+                return w.Create(item.input, item.key.id);
+              case BulkOperation::kUpdate:
+              case BulkOperation::kUpsert: {
+                auto mode = op == BulkOperation::kUpdate ? UpsertMode::kUpdateOnly : UpsertMode::kUpsert;
+                ASSIGN_OR_RETURN(WriteResult wr, w.Upsert(item.input, item.key, mode, std::nullopt));
+                return wr.id;
+              }
+              case BulkOperation::kDelete: {
+                KeySql k;
+                ASSIGN_OR_RETURN(auto found, w.Find(table, item.key, &k));
+                if (!found) return NotFoundFor(table, k);
+                RETURN_IF_ERROR(w.Delete(table, found->first));
+                return found->first;
+              }
+            }
+            return Internal("unknown bulk operation");
+          }();
+          if (!r.ok()) {
+            const Status& s = r.status();
+            return Status(s.code(), "Targets[" + std::to_string(i) + "]: " + s.message(), s.error_code());
+          }
+          ids.push_back(*r);
+        }
+        return ids;
+      },
+      std::move(done));
+}
+
 void OrganizationService::SetReference(const CallerContext& caller, const Table& table, RecordKey key,
                                        const NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done) {
   auto cat = catalog_.Get();

@@ -396,10 +396,16 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     }
     if (c->segs.size() > 1) {
       const std::string& n1 = c->segs[1].name;
-      if (n1.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
-        return c->Fail(Status(Code::kUnimplemented,
-                              "The action '" + n1 + "' is not available in this version of Tributary.",
-                              err::kNotSupported));
+      std::string_view action = n1;
+      if (action.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
+        action.remove_prefix(23);
+      else if (action.rfind("mscrm.", 0) == 0)
+        action.remove_prefix(6);
+      if (c->segs.size() == 2 && (action == "CreateMultiple" || action == "UpdateMultiple" ||
+                                  action == "UpsertMultiple" || action == "DeleteMultiple")) {
+        if (m != "POST") return c->Fail(MethodNotAllowed(m, std::string(action)));
+        return BulkAction(c, *table, action);
+      }
       return c->Fail(NotFoundSegment(n1));
     }
     if (m == "GET") {
@@ -580,6 +586,68 @@ void WebApi::Delete(CallPtr c, const Table& table, data::RecordKey key) {
     Hop([c, r = std::move(r)]() {
       if (!r.ok()) return c->Fail(r.status());
       c->Reply(NoContent());
+    });
+  });
+}
+
+void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action) {
+  using data::BulkOperation;
+  BulkOperation op = action == "CreateMultiple"   ? BulkOperation::kCreate
+                     : action == "UpdateMultiple" ? BulkOperation::kUpdate
+                     : action == "UpsertMultiple" ? BulkOperation::kUpsert
+                                                  : BulkOperation::kDelete;
+  auto body = ParseBody(c->http);
+  if (!body.ok()) return c->Fail(body.status());
+  const Json* targets = body->is_object() ? body->Find("Targets") : nullptr;
+  if (!targets || !targets->is_array())
+    return c->Fail(PayloadError("The body of " + std::string(action) + " must be {\"Targets\": [ … ]}."));
+  std::vector<data::BulkItem> items;
+  items.reserve(targets->as_array().size());
+  const Column* pk = table.PrimaryId();
+  for (size_t i = 0; i < targets->as_array().size(); ++i) {
+    const Json& t = targets->as_array()[i];
+    std::string where = "Targets[" + std::to_string(i) + "]: ";
+    if (!t.is_object() || !t.Find("@odata.type"))
+      return c->Fail(PayloadError(where +
+                                  "every target must be an object with \"@odata.type\": \"Microsoft.Dynamics.CRM." +
+                                  table.logical_name + "\"."));
+    auto in = ParseEntityBody(*c->cat, table, t);
+    if (!in.ok()) return c->Fail(Status(in.status().code(), where + in.status().message(), in.status().error_code()));
+    data::BulkItem item{std::move(in).value(), {}};
+    for (const auto& f : item.input.fields)
+      if (f.column == pk)
+        if (const auto* g = std::get_if<Guid>(&f.value)) item.key.id = *g;
+    if (op == BulkOperation::kUpsert && !item.key.id) {
+      const Json* ref = t.Find("@odata.id");
+      if (!ref || !ref->is_string())
+        return c->Fail(PayloadError(where + "a target of UpsertMultiple needs \"" + pk->logical_name +
+                                    "\" or \"@odata.id\" naming the record (by id or alternate key)."));
+      auto target = ParseReference(*c->cat, ref->as_string());
+      if (!target.ok())
+        return c->Fail(Status(target.status().code(), where + target.status().message(), target.status().error_code()));
+      if (target->table != &table)
+        return c->Fail(PayloadError(where + "\"@odata.id\" must name a record of '" + table.logical_name + "'."));
+      item.key = std::move(target->key);
+    }
+    if ((op == BulkOperation::kUpdate || op == BulkOperation::kDelete) && !item.key.id)
+      return c->Fail(PayloadError(where + "the primary key '" + pk->logical_name + "' is required."));
+    items.push_back(std::move(item));
+  }
+  env_.service().ExecuteBulk(c->caller, table, op, std::move(items), [this, c, op](Result<std::vector<Guid>> r) {
+    Hop([c, op, r = std::move(r)]() {
+      if (!r.ok()) return c->Fail(r.status());
+      if (op != data::BulkOperation::kCreate) return c->Reply(NoContent());
+      std::string out;
+      JsonWriter w(out);
+      w.BeginObject();
+      w.Key("@odata.context");
+      w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse");
+      w.Key("Ids");
+      w.BeginArray();
+      for (const auto& id : *r) w.String(id.ToString());
+      w.EndArray();
+      w.EndObject();
+      c->Reply(Json200(std::move(out)));
     });
   });
 }

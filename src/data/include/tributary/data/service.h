@@ -46,6 +46,14 @@ struct WriteResult {
   bool created = false;
 };
 
+// Bulk messages (CreateMultiple, UpdateMultiple, UpsertMultiple, DeleteMultiple).
+enum class BulkOperation : uint8_t { kCreate, kUpdate, kUpsert, kDelete };
+
+struct BulkItem {
+  EntityInput input;  // the target's values (input.table is the bulk table)
+  RecordKey key;      // update/upsert/delete: the record; create: an optional id (key.id)
+};
+
 struct PageRequest {
   int page_size = 5000;   // ≤ 5000
   std::string skiptoken;  // from a previous page's next link ("" for the first page)
@@ -90,6 +98,11 @@ class OrganizationService {
               std::optional<int64_t> if_match_version, Done<WriteResult> done);
   void Delete(const CallerContext& caller, const catalog::Table& table, RecordKey key,
               std::optional<int64_t> if_match_version, Done<Guid> done);
+  // Runs every item through the same pipeline as the single operation, all in one transaction:
+  // any failure undoes the whole call and names the failing item ("Targets[3]: …"). Answers the
+  // ids of the records, in item order.
+  void ExecuteBulk(const CallerContext& caller, const catalog::Table& table, BulkOperation op,
+                   std::vector<BulkItem> items, Done<std::vector<Guid>> done);
   // Sets (target set) or clears (nullopt) a single-valued navigation of a record.
   void SetReference(const CallerContext& caller, const catalog::Table& table, RecordKey key,
                     const catalog::NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done);

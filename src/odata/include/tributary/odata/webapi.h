@@ -31,6 +31,8 @@ class WebApi {
   void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
   void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
   void Delete(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // POST {set}/Microsoft.Dynamics.CRM.{CreateMultiple|UpdateMultiple|UpsertMultiple|DeleteMultiple}.
+  void BulkAction(CallPtr c, const catalog::Table& table, std::string_view action);
   // /set(key)/property, /set(key)/nav[/$ref|/$count|/$value], /set(key)/nav(key2)/$ref.
   void Member(CallPtr c, const catalog::Table& table, data::RecordKey key);
   // Answers a write with 204 + OData-EntityId, or with the record when return=representation.
