@@ -179,6 +179,8 @@ Status ParseQueryOptions(WebApi::Call& c) {
       // Some clients append '/' to the next link: keep the cookie up to its closing '>'.
       auto end = v.rfind('>');
       c.skiptoken = end == std::string::npos ? v : v.substr(0, end + 1);
+    } else if (k == "$id") {
+      // The record to disassociate in DELETE {set}({id})/{nav}/$ref?$id=…; read by Member().
     } else if (k == "$skip") {
       return QueryError("The query parameter $skip is not supported. Use the @odata.nextLink of the response to page.");
     } else if (k == "$apply") {
