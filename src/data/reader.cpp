@@ -683,6 +683,16 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   return n;
 }
 
+Result<int64_t> OrganizationService::CountAll(const Table& table) {
+  auto conn = engine_.Read();
+  int64_t n = 0;
+  RETURN_IF_ERROR(conn->Query("SELECT count(*) FROM " + Q(table.sql_table), {}, [&](const storage::Row& r) {
+    n = r.Int(0);
+    return false;
+  }));
+  return n;
+}
+
 std::optional<std::string> OrganizationService::PrimaryName(const std::string& table, const Guid& id) {
   auto cat = catalog_.Get();
   const Table* t = cat->FindTable(table);

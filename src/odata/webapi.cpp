@@ -293,6 +293,10 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     w.EndObject();
     return c->Reply(Json200(std::move(body)));
   }
+  if ((name0 == "RetrieveTotalRecordCount" || name0 == "InitializeFrom") && c->segs.size() == 1) {
+    if (m != "GET") return c->Fail(MethodNotAllowed(m, name0));
+    return UnboundFunction(c, name0);
+  }
   if (s0.name == "EntityDefinitions") {
     if (m != "GET") return c->Fail(MethodNotAllowed(m, "EntityDefinitions in this version"));
     if (c->options.filter && s0.keys.empty() && c->segs.size() == 1) {
@@ -590,6 +594,135 @@ void WebApi::Delete(CallPtr c, const Table& table, data::RecordKey key) {
       c->Reply(NoContent());
     });
   });
+}
+
+namespace {
+
+// A function parameter given as JSON in the URL; clients write it with single or double quotes.
+Result<Json> ParameterJson(const KeyValue& p) {
+  auto j = ParseJson(p.raw);
+  if (j.ok()) return j;
+  std::string swapped = p.raw;
+  for (char& ch : swapped)
+    if (ch == '\'') ch = '"';
+  auto k = ParseJson(swapped);
+  if (k.ok()) return k;
+  return QueryError("The value of the parameter '" + p.name + "' is not valid JSON: " + p.raw);
+}
+
+const KeyValue* Param(const Segment& s, std::string_view name) {
+  for (const auto& kv : s.keys)
+    if (kv.name == name) return &kv;
+  return nullptr;
+}
+
+}  // namespace
+
+void WebApi::UnboundFunction(CallPtr c, std::string_view name) {
+  const Segment& s = c->segs[0];
+  const catalog::Catalog& cat = *c->cat;
+  auto& svc = env_.service();
+  std::string out;
+  JsonWriter w(out);
+  if (name == "RetrieveTotalRecordCount") {
+    const KeyValue* p = Param(s, "EntityNames");
+    if (!p)
+      return c->Fail(
+          QueryError("RetrieveTotalRecordCount needs EntityNames, e.g. "
+                     "RetrieveTotalRecordCount(EntityNames=@p1)?@p1=[\"account\"]."));
+    auto names = ParameterJson(*p);
+    if (!names.ok()) return c->Fail(names.status());
+    if (!names->is_array()) return c->Fail(QueryError("EntityNames must be an array of table logical names."));
+    std::vector<std::pair<std::string, int64_t>> counts;
+    for (const auto& n : names->as_array()) {
+      const Table* t = n.is_string() ? cat.FindTable(n.as_string()) : nullptr;
+      if (!t) return c->Fail(QueryError("EntityNames: there is no table named " + n.Dump() + "."));
+      auto count = svc.CountAll(*t);
+      if (!count.ok()) return c->Fail(count.status());
+      counts.emplace_back(t->logical_name, *count);
+    }
+    w.BeginObject();
+    w.Key("@odata.context");
+    w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse");
+    w.Key("EntityRecordCountCollection");
+    w.BeginObject();
+    w.Key("Count");
+    w.Int(static_cast<int64_t>(counts.size()));
+    w.Key("IsReadOnly");
+    w.Bool(false);
+    w.Key("Keys");
+    w.BeginArray();
+    for (const auto& [k, v] : counts) w.String(k);
+    w.EndArray();
+    w.Key("Values");
+    w.BeginArray();
+    for (const auto& [k, v] : counts) w.Int(v);
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    return c->Reply(Json200(std::move(out)));
+  }
+  // InitializeFrom: a new record of TargetEntityName prefilled from EntityMoniker: columns of the
+  // same name and type that are valid for the field type, the lookups they share, and the
+  // navigation property that points at the source record.
+  const KeyValue* moniker = Param(s, "EntityMoniker");
+  const KeyValue* target_name = Param(s, "TargetEntityName");
+  if (!moniker || !target_name) return c->Fail(QueryError("InitializeFrom needs EntityMoniker and TargetEntityName."));
+  auto mj = ParameterJson(*moniker);
+  if (!mj.ok()) return c->Fail(mj.status());
+  const Json* odata_id = mj->is_object() ? mj->Find("@odata.id") : nullptr;
+  if (!odata_id || !odata_id->is_string())
+    return c->Fail(QueryError("EntityMoniker must be {'@odata.id':'<set>(<id>)'}."));
+  auto source = ParseReference(cat, odata_id->as_string());
+  if (!source.ok()) return c->Fail(source.status());
+  const Table* target = cat.FindTable(target_name->value.text);
+  if (!target)
+    return c->Fail(QueryError("TargetEntityName: there is no table named '" + target_name->value.text + "'."));
+  std::string field_type = "ValidForCreate";
+  if (const KeyValue* ft = Param(s, "TargetFieldType")) {
+    std::string_view v = ft->value.text;
+    for (const char* known : {"ValidForCreate", "ValidForUpdate", "ValidForRead", "All"})
+      if (v.find(known) != std::string_view::npos) field_type = known;
+  }
+  auto record = svc.Retrieve(c->caller, *source->table, source->key, {});
+  if (!record.ok()) return c->Fail(record.status());
+  w.BeginObject();
+  w.Key("@odata.context");
+  w.String(c->root + "$metadata#" + target->entity_set_name + "/$entity");
+  w.Key("@odata.type");
+  w.String("#Microsoft.Dynamics.CRM." + target->logical_name);
+  for (const auto& f : record->fields) {
+    const Column& sc = *f.column;
+    const Column* tc = target->FindColumn(sc.logical_name);
+    if (!tc || tc->type != sc.type || tc->is_primary_id || tc->is_primary_name || data::IsNull(f.value)) continue;
+    if (tc->type == catalog::ColumnType::kState || tc->type == catalog::ColumnType::kStatus) continue;
+    bool valid = field_type == "ValidForCreate"   ? tc->valid_for_create
+                 : field_type == "ValidForUpdate" ? tc->valid_for_update
+                                                  : tc->valid_for_read;
+    if (!valid) continue;
+    if (tc->IsLookup()) {
+      if (tc->IsPolymorphic()) continue;
+      const NavProperty* nav = target->FindNav(tc->logical_name);
+      const auto& ref = std::get<data::EntityRef>(f.value);
+      const Table* rt = cat.FindTable(ref.table);
+      if (!nav || !rt) continue;
+      w.Key(nav->name + "@odata.bind");
+      w.String(rt->entity_set_name + "(" + ref.id.ToString() + ")");
+      continue;
+    }
+    w.Key(sc.logical_name);
+    WriteValue(w, *tc, f.value);
+  }
+  for (const auto& nav : target->navs)
+    if (nav.kind == NavProperty::Kind::kSingle && nav.target == source->table &&
+        !nav.column->logical_name.starts_with("created") && !nav.column->logical_name.starts_with("modified") &&
+        nav.column->valid_for_create) {
+      w.Key(nav.name + "@odata.bind");
+      w.String(source->table->entity_set_name + "(" + record->id.ToString() + ")");
+      break;
+    }
+  w.EndObject();
+  c->Reply(Json200(std::move(out)));
 }
 
 void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action) {

@@ -118,6 +118,8 @@ class OrganizationService {
   Result<Page> RetrieveRelated(const CallerContext& caller, const catalog::Table& table, const RecordKey& key,
                                const catalog::NavProperty& nav, const QueryOptions& options, const PageRequest& page);
   Result<int64_t> Count(const CallerContext& caller, const catalog::Table& table, const Expr* filter);
+  // Every row of a table, uncapped (RetrieveTotalRecordCount).
+  Result<int64_t> CountAll(const catalog::Table& table);
   // The primary name column value of a record (for display annotations); nullopt when none.
   std::optional<std::string> PrimaryName(const std::string& table, const Guid& id);
 

@@ -31,6 +31,8 @@ class WebApi {
   void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
   void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
   void Delete(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // GET RetrieveTotalRecordCount(EntityNames=…), GET InitializeFrom(EntityMoniker=…,TargetEntityName=…,…).
+  void UnboundFunction(CallPtr c, std::string_view name);
   // POST {set}/Microsoft.Dynamics.CRM.{CreateMultiple|UpdateMultiple|UpsertMultiple|DeleteMultiple}.
   void BulkAction(CallPtr c, const catalog::Table& table, std::string_view action);
   // /set(key)/property, /set(key)/nav[/$ref|/$count|/$value], /set(key)/nav(key2)/$ref.
