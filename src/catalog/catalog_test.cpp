@@ -116,6 +116,37 @@ TEST(CatalogTest, InvalidDocumentsAreRejectedWithPaths) {
   EXPECT_EQ((*cat)->FindTable("new_x"), nullptr);
 }
 
+TEST(CatalogTest, SchemaDocumentsRoundTripThroughJson) {
+  auto doc = ParseSchemaDocument(R"(
+version: 1
+publisher: { prefix: new }
+choices: [ { name: new_size, options: [ { value: 1, label: "S \"small\"" } ] } ]
+tables:
+  - name: new_box
+    schemaname: new_Box
+    primaryname: { name: new_label, maxlength: 50 }
+    columns:
+      - { name: new_w, type: decimal, precision: 3, min: 0, max: 10.5, indexed: true }
+      - { name: new_ok, type: boolean, default: true, truelabel: Fine }
+      - { name: new_c, type: customer, relationships: { account: new_a, contact: new_b }, ondelete: cascade }
+    keys: [ { name: new_k, columns: [ new_label ] } ]
+relationships: [ { name: new_box_contact, type: manytomany, entity1: new_box, entity2: contact } ]
+)");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  auto again = ParseSchemaDocument(SchemaDocToJson(*doc));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(SchemaDocToJson(*again), SchemaDocToJson(*doc));
+  const auto& t = again->tables[0];
+  EXPECT_EQ(t.schemaname, "new_Box");
+  EXPECT_EQ(t.primaryname->maxlength, 50);
+  EXPECT_EQ(t.columns[0].max, 10.5);
+  EXPECT_TRUE(t.columns[0].indexed);
+  EXPECT_EQ(t.columns[1].default_bool, true);
+  EXPECT_EQ(t.columns[2].relationships.at("contact"), "new_b");
+  EXPECT_EQ(again->choices[0].options[0].label, "S \"small\"");
+  EXPECT_EQ(again->relationships[0].entity2, "contact");
+}
+
 TEST(CatalogTest, EntitySetNamesFollowDataverseRules) {
   EXPECT_EQ(DefaultEntitySetName("account"), "accounts");
   EXPECT_EQ(DefaultEntitySetName("opportunity"), "opportunities");

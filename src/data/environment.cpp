@@ -318,6 +318,7 @@ Result<CallerContext> Environment::ResolveUser(const Guid& user_id) {
 }
 
 Status Environment::ApplySchema(const catalog::SchemaDoc& doc, std::string_view source_text) {
+  std::lock_guard lock(schema_mu_);
   catalog::CatalogBuilder next = builder_;
   RETURN_IF_ERROR(next.Apply(doc));
   auto current = catalog_.Get();

@@ -106,6 +106,9 @@ struct SchemaDoc {
 // element's path ("tables[1].columns[0].type: …").
 Result<SchemaDoc> ParseSchemaDocument(std::string_view text);
 
+// Writes a document as JSON in the schema-file format; ParseSchemaDocument reads it back.
+std::string SchemaDocToJson(const SchemaDoc& doc);
+
 // The standard schema embedded in the binary (src/catalog/standard_schema.yaml).
 std::string_view StandardSchemaText();
 

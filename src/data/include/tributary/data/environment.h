@@ -46,7 +46,7 @@ class Environment {
   bool created() const { return created_; }
 
   // Validates and applies a schema document: persists it, creates SQL tables/columns/indexes and
-  // swaps in the new catalog. All or nothing.
+  // swaps in the new catalog. All or nothing. Thread-safe; blocks until the change is durable.
   Status ApplySchema(const catalog::SchemaDoc& doc, std::string_view source_text);
 
   Result<std::optional<Credential>> FindCredential(std::string_view client_id);
@@ -70,6 +70,7 @@ class Environment {
   EnvironmentIds ids_;
   std::string signing_key_;
   bool created_ = false;
+  std::mutex schema_mu_;  // serializes ApplySchema (builder_ and the catalog swap)
   std::mutex user_mu_;
   std::unordered_map<std::string, std::pair<CallerContext, int64_t>> user_cache_;  // id → (ctx, expiry ms)
 };

@@ -31,6 +31,9 @@ class WebApi {
   void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
   void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
   void Delete(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // POST EntityDefinitions, EntityDefinitions(…)/Attributes, RelationshipDefinitions,
+  // GlobalOptionSetDefinitions: applied as a schema document, live at once.
+  void MetadataWrite(CallPtr c);
   // GET RetrieveTotalRecordCount(EntityNames=…), GET InitializeFrom(EntityMoniker=…,TargetEntityName=…,…).
   void UnboundFunction(CallPtr c, std::string_view name);
   // POST {set}/Microsoft.Dynamics.CRM.{CreateMultiple|UpdateMultiple|UpsertMultiple|DeleteMultiple}.

@@ -1,0 +1,169 @@
+// Writes a SchemaDoc back as a JSON schema document (docs/formats/schema.md), so schema changes
+// made through the metadata API are stored in the same format as applied files.
+
+#include "tributary/base/json.h"
+#include "tributary/catalog/schema.h"
+
+namespace tributary::catalog {
+namespace {
+
+void Str(JsonWriter& w, const char* key, const std::string& v) {
+  if (v.empty()) return;
+  w.Key(key);
+  w.String(v);
+}
+
+void Options(JsonWriter& w, const char* key, const std::vector<OptionDef>& opts) {
+  if (opts.empty()) return;
+  w.Key(key);
+  w.BeginArray();
+  for (const auto& o : opts) {
+    w.BeginObject();
+    w.Key("value");
+    w.Int(o.value);
+    w.Key("label");
+    w.String(o.label);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteColumn(JsonWriter& w, const ColumnDef& c) {
+  w.BeginObject();
+  Str(w, "name", c.name);
+  Str(w, "schemaname", c.schemaname);
+  Str(w, "displayname", c.displayname);
+  Str(w, "description", c.description);
+  Str(w, "type", c.type);
+  Str(w, "format", c.format);
+  Str(w, "behavior", c.behavior);
+  Str(w, "required", c.required);
+  if (c.maxlength) {
+    w.Key("maxlength");
+    w.Int(*c.maxlength);
+  }
+  if (c.precision) {
+    w.Key("precision");
+    w.Int(*c.precision);
+  }
+  if (c.min) {
+    w.Key("min");
+    w.Double(*c.min);
+  }
+  if (c.max) {
+    w.Key("max");
+    w.Double(*c.max);
+  }
+  Str(w, "target", c.target);
+  Str(w, "relationship", c.relationship);
+  if (!c.relationships.empty()) {
+    w.Key("relationships");
+    w.BeginObject();
+    for (const auto& [k, v] : c.relationships) {
+      w.Key(k);
+      w.String(v);
+    }
+    w.EndObject();
+  }
+  Str(w, "nav", c.nav);
+  Str(w, "ondelete", c.ondelete);
+  Str(w, "choices", c.choices);
+  Options(w, "options", c.options);
+  if (c.default_bool) {
+    w.Key("default");
+    w.Bool(*c.default_bool);
+  }
+  Str(w, "truelabel", c.truelabel);
+  Str(w, "falselabel", c.falselabel);
+  if (c.readonly) {
+    w.Key("readonly");
+    w.Bool(true);
+  }
+  if (c.indexed) {
+    w.Key("indexed");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string SchemaDocToJson(const SchemaDoc& d) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("version");
+  w.Int(1);
+  if (!d.prefix.empty()) {
+    w.Key("publisher");
+    w.BeginObject();
+    w.Key("prefix");
+    w.String(d.prefix);
+    w.EndObject();
+  }
+  w.Key("choices");
+  w.BeginArray();
+  for (const auto& c : d.choices) {
+    w.BeginObject();
+    Str(w, "name", c.name);
+    Str(w, "displayname", c.displayname);
+    Options(w, "options", c.options);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("tables");
+  w.BeginArray();
+  for (const auto& t : d.tables) {
+    w.BeginObject();
+    Str(w, "name", t.name);
+    Str(w, "schemaname", t.schemaname);
+    Str(w, "displayname", t.displayname);
+    Str(w, "displaycollectionname", t.displaycollectionname);
+    Str(w, "description", t.description);
+    Str(w, "entitysetname", t.entitysetname);
+    Str(w, "ownership", t.ownership);
+    if (t.primaryname) {
+      w.Key("primaryname");
+      WriteColumn(w, *t.primaryname);
+    }
+    if (t.changetracking) {
+      w.Key("changetracking");
+      w.Bool(true);
+    }
+    w.Key("columns");
+    w.BeginArray();
+    for (const auto& c : t.columns) WriteColumn(w, c);
+    w.EndArray();
+    w.Key("keys");
+    w.BeginArray();
+    for (const auto& k : t.keys) {
+      w.BeginObject();
+      Str(w, "name", k.name);
+      Str(w, "schemaname", k.schemaname);
+      w.Key("columns");
+      w.BeginArray();
+      for (const auto& col : k.columns) w.String(col);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("relationships");
+  w.BeginArray();
+  for (const auto& r : d.relationships) {
+    w.BeginObject();
+    Str(w, "name", r.name);
+    Str(w, "type", r.type);
+    Str(w, "entity1", r.entity1);
+    Str(w, "entity2", r.entity2);
+    Str(w, "intersect", r.intersect);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out;
+}
+
+}  // namespace tributary::catalog
