@@ -47,14 +47,20 @@ test: deps build unit fuzz e2e
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Each parser fuzz target runs FUZZ_SECONDS from its seed corpus (fuzz/corpus/<name>).
+FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/base/include -Isrc/data/include -Isrc/odata/include -Isrc/odata
+BASE_SRC := src/base/status.cpp src/base/strings.cpp src/base/guid.cpp src/base/time.cpp
+FUZZERS := filter fetchxml
+
 fuzz: apt
 	@mkdir -p $(BUILD)/fuzz
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Isrc/base/include -Isrc/data/include -Isrc/odata/include \
-	  src/base/status.cpp src/base/strings.cpp src/base/guid.cpp src/base/time.cpp src/odata/uri_parser.cpp \
-	  fuzz/filter_fuzz.cpp -o $(BUILD)/fuzz/filter_fuzz
-	@mkdir -p $(BUILD)/fuzz/corpus && cp -n fuzz/corpus/filter/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
-	$(BUILD)/fuzz/filter_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus fuzz/corpus/filter 2>&1 | tail -n 3
+	clang++ $(FUZZ_FLAGS) $(BASE_SRC) src/odata/uri_parser.cpp fuzz/filter_fuzz.cpp -o $(BUILD)/fuzz/filter_fuzz
+	clang++ $(FUZZ_FLAGS) $(BASE_SRC) src/data/fetchxml.cpp fuzz/fetchxml_fuzz.cpp -o $(BUILD)/fuzz/fetchxml_fuzz
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$f; \
+	  echo "fuzz $$f for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/$${f}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$f fuzz/corpus/$$f 2>&1 | tail -n 2; \
+	done
 
 e2e: deps build
 	TRIBUTARY_BIN=$(abspath $(BUILD))/tributary node --test --test-concurrency=1 tests/e2e/

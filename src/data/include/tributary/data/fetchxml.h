@@ -30,8 +30,8 @@ inline constexpr int64_t kMaxFetchPageSize = 5000;
 // <attribute>: a selected column, or in an aggregate query an aggregate or a group-by column.
 struct FetchAttribute {
   std::string name;
-  std::string alias;         // empty = none
-  std::string aggregate;     // empty, count, countcolumn, sum, avg, min, max
+  std::string alias;      // empty = none
+  std::string aggregate;  // empty, count, countcolumn, sum, avg, min, max
   bool groupby = false;
   std::string dategrouping;  // empty, day, week, month, quarter, year, fiscal-period, fiscal-year
   bool distinct = false;
@@ -119,8 +119,9 @@ Result<FetchQuery> ParseFetchXml(std::string_view xml);
 // not-contain-values), exactly as written there (case-sensitive).
 bool IsKnownFetchOperator(std::string_view op);
 
-// Renders a query as FetchXML that ParseFetchXml parses back to an equal query (used by the tests,
-// the fuzzer, and to log queries). Attributes are in double quotes; values are escaped.
+// Renders a query as compact FetchXML that ParseFetchXml parses back to an equal query (the
+// round-trip property the tests and the fuzzer check). Attribute values are in double quotes and
+// escaped; a single condition value is written as value="…", others as <value> elements.
 std::string FormatFetchXml(const FetchQuery& query);
 
 }  // namespace tributary::data
