@@ -86,6 +86,14 @@ TEST(StringsTest, PercentDecoding) {
   EXPECT_FALSE(PercentDecode("%", out, true));
 }
 
+TEST(StringsTest, XmlEscapingRoundTrips) {
+  std::string out;
+  AppendXmlEscaped(out, "a&b<c>\"d'e\tf\r\ng\x01");
+  EXPECT_EQ(out, "a&amp;b&lt;c&gt;&quot;d&apos;e&#x9;f&#xD;&#xA;g");
+  EXPECT_EQ(XmlUnescape(out), "a&b<c>\"d'e\tf\r\ng");
+  EXPECT_EQ(XmlUnescape("&#65;&#x42;&unknown;&"), "AB&unknown;&");
+}
+
 TEST(StringsTest, Base64RoundTrip) {
   std::string decoded;
   for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {

@@ -155,6 +155,84 @@ std::string PercentEncode(std::string_view in) {
   return out;
 }
 
+void AppendXmlEscaped(std::string& out, std::string_view s) {
+  for (char ch : s) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      // Written as references so that attribute-value normalization keeps them.
+      case '\t':
+        out += "&#x9;";
+        break;
+      case '\n':
+        out += "&#xA;";
+        break;
+      case '\r':
+        out += "&#xD;";
+        break;
+      default:
+        // Other C0 controls cannot appear in XML 1.0 at all; drop them.
+        if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
+    }
+  }
+}
+
+std::string XmlUnescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    size_t semi = s[i] == '&' ? s.find(';', i) : std::string_view::npos;
+    if (semi == std::string_view::npos || semi - i > 8) {
+      out.push_back(s[i]);
+      continue;
+    }
+    std::string_view ent = s.substr(i + 1, semi - i - 1);
+    int code = -1;
+    if (ent == "amp")
+      code = '&';
+    else if (ent == "lt")
+      code = '<';
+    else if (ent == "gt")
+      code = '>';
+    else if (ent == "quot")
+      code = '"';
+    else if (ent == "apos")
+      code = '\'';
+    else if (ent.size() > 1 && ent[0] == '#') {
+      bool hex = ent[1] == 'x' || ent[1] == 'X';
+      int v = 0;
+      bool ok = ent.size() > (hex ? 2u : 1u);
+      for (char c : ent.substr(hex ? 2 : 1)) {
+        int d = hex ? Hex(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+        if (d < 0)
+          ok = false;
+        else
+          v = v * (hex ? 16 : 10) + d;
+      }
+      if (ok && v > 0 && v < 0x80) code = v;
+    }
+    if (code < 0) {
+      out.append(s.substr(i, semi - i + 1));
+    } else {
+      out.push_back(static_cast<char>(code));
+    }
+    i = semi;
+  }
+  return out;
+}
+
 std::string Base64Encode(std::string_view data) { return Encode(data, kB64, true); }
 bool Base64Decode(std::string_view in, std::string& out) { return Decode(in, out, false); }
 std::string Base64UrlEncode(std::string_view data) { return Encode(data, kB64Url, false); }

@@ -161,59 +161,6 @@ namespace {
 // The inner cookie holds the last row's values of every ORDER BY key (and the primary key):
 // <cookie page="1" returned="N"><name last="…"/><accountid last="{…}"/></cookie>; null values carry null="1".
 
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string XmlUnescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out.push_back(s[i]);
-      continue;
-    }
-    auto semi = s.find(';', i);
-    if (semi == std::string_view::npos) {
-      out.push_back('&');
-      continue;
-    }
-    std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp")
-      out.push_back('&');
-    else if (ent == "lt")
-      out.push_back('<');
-    else if (ent == "gt")
-      out.push_back('>');
-    else if (ent == "quot")
-      out.push_back('"');
-    else if (ent == "apos")
-      out.push_back('\'');
-    else
-      out.append(s.substr(i, semi - i + 1));
-    i = semi;
-  }
-  return out;
-}
-
 struct CookieKey {
   std::string name;
   bool is_null = false;
@@ -293,10 +240,13 @@ std::string BuildSkiptoken(const Cookie& c) {
       "<cookie page=\"" + std::to_string(c.page) + "\" returned=\"" + std::to_string(c.returned) + "\">";
   for (const auto& k : c.keys) {
     inner += "<" + k.name;
-    if (k.is_null)
+    if (k.is_null) {
       inner += " null=\"1\"";
-    else
-      inner += " last=\"" + XmlEscape(k.text) + "\"";
+    } else {
+      inner += " last=\"";
+      AppendXmlEscaped(inner, k.text);
+      inner += "\"";
+    }
     inner += " />";
   }
   inner += "</cookie>";

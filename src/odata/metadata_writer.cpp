@@ -89,41 +89,6 @@ Guid DerivedGuid(const Guid& owner, std::string_view tag) {
 // ---------------------------------------------------------------------------------------------
 // XML
 
-void AppendXmlEscaped(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      // Written as references so that attribute-value normalization keeps them.
-      case '\t':
-        out += "&#x9;";
-        break;
-      case '\n':
-        out += "&#xA;";
-        break;
-      case '\r':
-        out += "&#xD;";
-        break;
-      default:
-        // Other C0 controls cannot appear in XML 1.0 at all; drop them.
-        if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
-    }
-  }
-}
-
 // Writes elements with escaped attribute values; attributes with an empty value are left out
 // (no CSDL attribute is legitimately empty). Element names must outlive the writer.
 class XmlWriter {
@@ -503,47 +468,6 @@ std::string_view MetadataTypeName(ColumnType t) {
   return "AttributeMetadata";
 }
 
-// AttributeType (AttributeTypeCode).
-std::string_view AttributeTypeCode(ColumnType t) {
-  switch (t) {
-    case ColumnType::kString:
-      return "String";
-    case ColumnType::kMemo:
-      return "Memo";
-    case ColumnType::kInteger:
-      return "Integer";
-    case ColumnType::kBigInt:
-      return "BigInt";
-    case ColumnType::kDecimal:
-      return "Decimal";
-    case ColumnType::kDouble:
-      return "Double";
-    case ColumnType::kMoney:
-      return "Money";
-    case ColumnType::kBoolean:
-      return "Boolean";
-    case ColumnType::kChoice:
-      return "Picklist";
-    case ColumnType::kMultiChoice:
-      return "Virtual";
-    case ColumnType::kState:
-      return "State";
-    case ColumnType::kStatus:
-      return "Status";
-    case ColumnType::kDateTime:
-      return "DateTime";
-    case ColumnType::kUniqueIdentifier:
-      return "Uniqueidentifier";
-    case ColumnType::kLookup:
-      return "Lookup";
-    case ColumnType::kCustomer:
-      return "Customer";
-    case ColumnType::kOwner:
-      return "Owner";
-  }
-  return "String";
-}
-
 // AttributeTypeName.Value (AttributeTypeDisplayName).
 std::string_view AttributeTypeDisplayName(ColumnType t) {
   switch (t) {
@@ -669,7 +593,7 @@ constexpr AttributeProperty kAttributeProperties[] = {
     {"LogicalName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.String(c.logical_name); }},
     {"SchemaName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.String(c.schema_name); }},
     {"AttributeType", kAllTypes,
-     [](JsonWriter& w, const Table&, const Column& c) { w.String(AttributeTypeCode(c.type)); }},
+     [](JsonWriter& w, const Table&, const Column& c) { w.String(catalog::ColumnTypeName(c.type)); }},
     {"AttributeTypeName", kAllTypes,
      [](JsonWriter& w, const Table&, const Column& c) {
        w.BeginObject();

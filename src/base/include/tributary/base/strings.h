@@ -20,6 +20,13 @@ bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string PercentEncode(std::string_view in);
 
+// Appends `s` escaped for XML text and attribute values (&, <, >, ", ' and, as character
+// references, tab/CR/LF); other control characters, which XML 1.0 cannot carry, are dropped.
+void AppendXmlEscaped(std::string& out, std::string_view s);
+// Reverses AppendXmlEscaped: the five predefined entities and numeric references (&#NN;, &#xNN;)
+// below U+0080. Unknown references are kept as written.
+std::string XmlUnescape(std::string_view s);
+
 std::string Base64Encode(std::string_view data);
 bool Base64Decode(std::string_view in, std::string& out);
 std::string Base64UrlEncode(std::string_view data);
