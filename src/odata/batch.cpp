@@ -182,26 +182,23 @@ Status SplitMultipart(std::string_view body, std::string_view boundary, const st
 
 // ---- headers ------------------------------------------------------------------------------------
 
-// Reads header lines from `pos` until a blank line (consumed) or the end of `s`. Names are
-// lower-cased and values trimmed; a line starting with a blank continues the previous value.
-// `ended` tells whether a blank line was seen.
+// Reads header lines from `pos` until an empty (or all-blank) line, which is consumed, or the end
+// of `s`. Names are lower-cased and values trimmed; a line starting with a blank continues the
+// previous value. `ended` tells whether the empty line was seen.
 Status ReadHeaders(std::string_view s, size_t& pos, const std::string& where, Headers& out, bool& ended) {
   ended = false;
   while (pos < s.size()) {
     Line line = ReadLine(s, pos);
     pos = line.next;
-    if (line.text.empty()) {
+    if (TrimBlanks(line.text).empty()) {
       ended = true;
       return Status::Ok();
     }
     if (IsBlankChar(line.text.front())) {
-      std::string_view more = TrimBlanks(line.text);
       if (out.empty()) return PayloadError(where + ": header continuation line without a header.");
-      if (!more.empty()) {
-        std::string& v = out.back().second;
-        if (!v.empty()) v.push_back(' ');
-        v.append(more);
-      }
+      std::string& v = out.back().second;
+      if (!v.empty()) v.push_back(' ');
+      v.append(TrimBlanks(line.text));
       continue;
     }
     size_t colon = line.text.find(':');
@@ -495,26 +492,39 @@ std::string WriteBatchResponse(const std::vector<BatchResultItem>& items, std::s
   const std::string boundary = "batchresponse_" + GuidGenerator::NewRandom().ToString();
   content_type = "multipart/mixed; boundary=" + boundary;
   std::string out;
+  // "--boundary" or "--boundary--", then CRLF.
+  auto delimiter = [&out](std::string_view b, bool close = false) {
+    out += "--";
+    out += b;
+    if (close) out += "--";
+    out += kCrlf;
+  };
+  // A body part with its trailing CRLF (which belongs to the next delimiter).
+  auto part = [&out](const BatchResult& r) {
+    AppendResponsePart(out, r);
+    out += kCrlf;
+  };
   for (const auto& item : items) {
     if (!item.is_changeset) {
       for (const auto& r : item.results) {
-        out += "--" + boundary + "\r\n";
-        AppendResponsePart(out, r);
-        out += kCrlf;
+        delimiter(boundary);
+        part(r);
       }
       continue;
     }
     if (item.results.empty()) continue;
     const std::string set = "changesetresponse_" + GuidGenerator::NewRandom().ToString();
-    out += "--" + boundary + "\r\nContent-Type: multipart/mixed; boundary=" + set + "\r\n\r\n";
+    delimiter(boundary);
+    out += "Content-Type: multipart/mixed; boundary=";
+    out += set;
+    out += "\r\n\r\n";
     for (const auto& r : item.results) {
-      out += "--" + set + "\r\n";
-      AppendResponsePart(out, r);
-      out += kCrlf;
+      delimiter(set);
+      part(r);
     }
-    out += "--" + set + "--\r\n";
+    delimiter(set, /*close=*/true);
   }
-  out += "--" + boundary + "--\r\n";
+  delimiter(boundary, /*close=*/true);
   return out;
 }
 
