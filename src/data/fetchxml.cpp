@@ -211,24 +211,6 @@ bool IsXmlChar(uint32_t cp) {
          (cp >= 0x10000 && cp <= 0x10FFFF);
 }
 
-void AppendUtf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | cp >> 6));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | cp >> 12));
-    out.push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | cp >> 18));
-    out.push_back(static_cast<char>(0x80 | (cp >> 12 & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 class XmlReader {
  public:
   explicit XmlReader(std::string_view in) : in_(in) {}
@@ -1018,41 +1000,11 @@ class FetchParser {
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-void Escape(std::string& out, std::string_view s, bool attribute) {
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += attribute ? "&quot;" : "\"";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      case '\n':
-        out += attribute ? "&#10;" : "\n";
-        break;
-      case '\t':
-        out += attribute ? "&#9;" : "\t";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-}
-
 void Attr(std::string& out, std::string_view name, std::string_view value) {
   out += ' ';
   out += name;
   out += "=\"";
-  Escape(out, value, /*attribute=*/true);
+  AppendXmlEscaped(out, value);
   out += '"';
 }
 
@@ -1080,7 +1032,7 @@ void FormatFilter(std::string& out, const FetchFilter& f) {
     out += '>';
     for (const std::string& v : c.values) {
       out += "<value>";
-      Escape(out, v, /*attribute=*/false);
+      AppendXmlEscaped(out, v);
       out += "</value>";
     }
     out += "</condition>";

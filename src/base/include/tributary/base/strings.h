@@ -1,6 +1,7 @@
 #pragma once
 // Small string helpers used across modules.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,9 @@ std::vector<std::string_view> Split(std::string_view s, char sep);
 bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string PercentEncode(std::string_view in);
+
+// Appends the UTF-8 encoding of code point `cp` (≤ U+10FFFF).
+void AppendUtf8(std::string& out, uint32_t cp);
 
 // Appends `s` escaped for XML text and attribute values (&, <, >, ", ' and, as character
 // references, tab/CR/LF); other control characters, which XML 1.0 cannot carry, are dropped.
