@@ -11,16 +11,13 @@
 #include "tributary/odata/errors.h"
 #include "tributary/odata/metadata_writer.h"
 #include "tributary/odata/uri_parser.h"
+#include "webapi_internal.h"
 
 namespace tributary::odata {
 
 using catalog::Column;
 using catalog::NavProperty;
 using catalog::Table;
-
-namespace {
-
-constexpr int kMaxPageSize = 5000;
 
 Status NotFoundSegment(std::string_view seg) {
   return NotFound("Resource not found for the segment '" + std::string(seg) + "'.", err::kQueryError);
@@ -32,7 +29,7 @@ Status MethodNotAllowed(std::string_view method, std::string_view what) {
                 err::kNotSupported);
 }
 
-HttpResponse Json200(std::string body, int status = 200) {
+HttpResponse Json200(std::string body, int status) {
   HttpResponse r;
   r.status = status;
   r.body = std::move(body);
@@ -62,43 +59,15 @@ std::optional<int64_t> ParseEtag(std::string_view s) {
   return v;
 }
 
+namespace {
+
 std::string JoinSelect(const std::vector<std::string>& select) {
   std::string out;
-  for (const auto& s : select) out += (out.empty() ? "" : ",") + s;
+  for (const auto& sel : select) out += (out.empty() ? "" : ",") + sel;
   return out;
 }
 
 }  // namespace
-
-struct WebApi::Call {
-  data::CallerContext caller;
-  HttpRequest http;
-  std::function<void(HttpResponse)> respond;
-  catalog::CatalogPtr cat;
-  Preferences prefs;
-  std::string root;       // "{base}/api/data/vX.Y/"
-  std::string raw_query;  // as received, without '?'
-  std::vector<std::pair<std::string, std::string>> query;
-  AliasMap aliases;
-  std::vector<Segment> segs;
-  data::QueryOptions options;
-  bool count = false;
-  std::string skiptoken;
-  bool done = false;
-
-  const std::string* Option(std::string_view name) const {
-    for (const auto& [k, v] : query)
-      if (k == name) return &v;
-    return nullptr;
-  }
-  void Reply(HttpResponse r) {
-    if (done) return;
-    done = true;
-    r.Set("x-ms-dop-hint", "4");
-    respond(std::move(r));
-  }
-  void Fail(const Status& s) { Reply(ErrorResponse(s)); }
-};
 
 WebApi::WebApi(data::Environment& env, Post post) : env_(env), post_(std::move(post)) {}
 WebApi::~WebApi() = default;
@@ -185,7 +154,7 @@ Status ParseQueryOptions(WebApi::Call& c) {
     } else if (k == "$skip") {
       return QueryError("The query parameter $skip is not supported. Use the @odata.nextLink of the response to page.");
     } else if (k == "$apply") {
-      return QueryError("The query parameter $apply is not supported by this server yet.");
+      // Aggregation; answered by Apply().
     } else if (k == "$search" || k == "$format" || k == "$levels" || k == "$compute" || k == "$index") {
       return QueryError("The query parameter " + k + " is not supported.");
     } else if (k == "$deltatoken") {
@@ -195,13 +164,15 @@ Status ParseQueryOptions(WebApi::Call& c) {
       return QueryError("The query parameter '" + k + "' is not supported.");
     }
   }
-  for (const char* unsupported : {"fetchXml", "savedQuery", "userQuery", "sql"})
+  for (const char* unsupported : {"savedQuery", "userQuery", "sql"})
     if (c.Option(unsupported))
       return Status(Code::kUnimplemented,
                     std::string(unsupported) + " queries are not available in this version of Tributary.",
                     err::kNotSupported);
   return Status::Ok();
 }
+
+}  // namespace
 
 // The @odata.context of a record or collection: "{root}$metadata#accounts(name,revenue)[/$entity]".
 std::string ContextUrl(const WebApi::Call& c, const std::string& set, bool entity) {
@@ -237,8 +208,6 @@ Result<Json> ParseBody(const HttpRequest& req) {
   return ParseJson(req.body);
 }
 
-}  // namespace
-
 // The routing table of the Web API.
 void WebApi::Route(std::shared_ptr<Call> c) {
   const std::string& m = c->http.method;
@@ -263,9 +232,10 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     AddODataHeaders(r);
     return c->Reply(std::move(r));
   }
-  if (name0 == "$batch")
-    return c->Fail(
-        Status(Code::kUnimplemented, "$batch is not available in this version of Tributary.", err::kNotSupported));
+  if (name0 == "$batch" && c->segs.size() == 1) {
+    if (m != "POST") return c->Fail(MethodNotAllowed(m, "$batch"));
+    return Batch(c);
+  }
   if (name0 == "WhoAmI" && c->segs.size() == 1) {
     if (m != "GET") return c->Fail(MethodNotAllowed(m, "WhoAmI"));
     std::string body;
@@ -418,6 +388,8 @@ void WebApi::Route(std::shared_ptr<Call> c) {
       }
       return c->Fail(NotFoundSegment(n1));
     }
+    if (m == "GET" && c->Option("fetchXml")) return FetchXml(c, *table);
+    if (m == "GET" && c->Option("$apply")) return Apply(c, *table);
     if (m == "GET") {
       data::PageRequest pr;
       pr.page_size = std::min(c->prefs.max_page_size.value_or(kMaxPageSize), kMaxPageSize);
@@ -1022,6 +994,7 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
                             err::kNotSupported));
     return c->Fail(NotFoundSegment(s1.name));
   }
+  if (IsFileColumn(*col)) return FileColumn(c, table, std::move(key), *col);
   bool raw = c->segs.size() == 3 && c->segs[2].name == "$value";
   if (c->segs.size() > (raw ? 3u : 2u)) return c->Fail(NotFoundSegment(c->segs.back().name));
   if (m == "GET") {

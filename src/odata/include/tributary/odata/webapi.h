@@ -22,7 +22,8 @@ class WebApi {
 
   void Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond);
 
-  struct Call;  // one request in flight (defined in webapi.cpp)
+  struct Call;       // one request in flight (defined in webapi_internal.h)
+  struct ChangeSet;  // a $batch change set being executed (defined in batch_exec.cpp)
 
  private:
   using CallPtr = std::shared_ptr<Call>;
@@ -40,6 +41,14 @@ class WebApi {
   void BulkAction(CallPtr c, const catalog::Table& table, std::string_view action);
   // /set(key)/property, /set(key)/nav[/$ref|/$count|/$value], /set(key)/nav(key2)/$ref.
   void Member(CallPtr c, const catalog::Table& table, data::RecordKey key);
+  // GET {set}?fetchXml=… (webapi_fetch.cpp).
+  void FetchXml(CallPtr c, const catalog::Table& table);
+  // GET {set}?$apply=… (webapi_fetch.cpp).
+  void Apply(CallPtr c, const catalog::Table& table);
+  // /set(key)/filecolumn[/$value]: upload (single or chunked), download with Range, delete (webapi_files.cpp).
+  void FileColumn(CallPtr c, const catalog::Table& table, data::RecordKey key, const catalog::Column& col);
+  // POST $batch (batch_exec.cpp).
+  void Batch(CallPtr c);
   // Answers a write with 204 + OData-EntityId, or with the record when return=representation.
   void AnswerWrite(CallPtr c, const catalog::Table& table, const Guid& id, bool created);
   HttpResponse WriteCollection(Call& c, const data::Page& page, const std::string& context_set);
