@@ -582,6 +582,8 @@ class OrganizationService::Writer {
     return c_.Exec("DELETE FROM " + Q(t.sql_table) + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", p).status();
   }
 
+  storage::Connection& connection() { return c_; }
+
  private:
   OrganizationService& svc_;
   storage::Connection& c_;
@@ -604,15 +606,102 @@ Status OrganizationService::PreCommit(storage::Connection& c) {
   return Status::Ok();
 }
 
+// --- WriteScope: the operations of one transaction -------------------------------------------
+
+Result<WriteResult> WriteScope::Create(const EntityInput& input, std::optional<Guid> id) {
+  ASSIGN_OR_RETURN(Guid rid, w_.Create(input, id));
+  return WriteResult{rid, true};
+}
+
+Result<WriteResult> WriteScope::Upsert(const EntityInput& input, const RecordKey& key, UpsertMode mode,
+                                       std::optional<int64_t> if_match_version) {
+  return w_.Upsert(input, key, mode, if_match_version);
+}
+
+Result<Guid> WriteScope::Delete(const Table& table, const RecordKey& key, std::optional<int64_t> if_match_version) {
+  KeySql k;
+  ASSIGN_OR_RETURN(auto found, w_.Find(table, key, &k));
+  if (!found) return NotFoundFor(table, k);
+  if (if_match_version && *if_match_version != found->second)
+    return Status(Code::kFailedPrecondition,
+                  "The version of the existing record doesn't match the RowVersion property provided.",
+                  err::kConcurrencyVersionMismatch);
+  RETURN_IF_ERROR(w_.Delete(table, found->first));
+  return found->first;
+}
+
+Result<std::vector<Guid>> WriteScope::Bulk(const Table& table, BulkOperation op, const std::vector<BulkItem>& items) {
+  std::vector<Guid> ids;
+  ids.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const BulkItem& item = items[i];
+    Result<Guid> r = [&]() -> Result<Guid> {
+      switch (op) {
+        case BulkOperation::kCreate:
+          return w_.Create(item.input, item.key.id);
+        case BulkOperation::kUpdate:
+        case BulkOperation::kUpsert: {
+          auto mode = op == BulkOperation::kUpdate ? UpsertMode::kUpdateOnly : UpsertMode::kUpsert;
+          ASSIGN_OR_RETURN(WriteResult wr, w_.Upsert(item.input, item.key, mode, std::nullopt));
+          return wr.id;
+        }
+        case BulkOperation::kDelete:
+          return Delete(table, item.key, std::nullopt);
+      }
+      return Internal("unknown bulk operation");
+    }();
+    if (!r.ok()) {
+      const Status& s = r.status();
+      return Status(s.code(), "Targets[" + std::to_string(i) + "]: " + s.message(), s.error_code());
+    }
+    ids.push_back(*r);
+  }
+  return ids;
+}
+
+Result<Guid> WriteScope::SetReference(const Table& table, const RecordKey& key, const NavProperty& nav,
+                                      const std::optional<BindTarget>& target) {
+  EntityInput in;
+  in.table = &table;
+  in.binds.push_back(EntityInput::Bind{&nav, target});
+  ASSIGN_OR_RETURN(WriteResult r, w_.Upsert(in, key, UpsertMode::kUpdateOnly, std::nullopt));
+  return r.id;
+}
+
+Result<Guid> WriteScope::Associate(const Table& table, const RecordKey& key, const NavProperty& nav,
+                                   const BindTarget& related, bool associate) {
+  KeySql k;
+  ASSIGN_OR_RETURN(auto found, w_.Find(table, key, &k));
+  if (!found) return NotFoundFor(table, k);
+  ASSIGN_OR_RETURN(Guid other, w_.ResolveBind(related));
+  RETURN_IF_ERROR(w_.Link(table, found->first, nav, other, associate));
+  return found->first;
+}
+
+storage::Connection& WriteScope::connection() { return w_.connection(); }
+
+void OrganizationService::Transact(const CallerContext& caller, std::function<Status(WriteScope&)> fn,
+                                   std::function<void(Status)> done) {
+  auto cat = catalog_.Get();
+  engine_.Write(
+      [this, cat, caller, fn = std::move(fn)](storage::Connection& c) -> Status {
+        Writer w(*this, c, *cat, caller);
+        WriteScope scope(w);
+        return fn(scope);
+      },
+      std::move(done));
+}
+
 namespace {
 
-// Wraps a job so that a result value produced inside it reaches `done` after the commit.
+// Runs `fn` in a transaction of its own; its result reaches `done` after the commit.
 template <typename T, typename Fn>
-void RunWrite(storage::Engine& engine, Fn fn, Done<T> done) {
+void RunScoped(OrganizationService& svc, const CallerContext& caller, Fn fn, Done<T> done) {
   auto result = std::make_shared<std::optional<T>>();
-  engine.Write(
-      [fn = std::move(fn), result](storage::Connection& c) -> Status {
-        Result<T> r = fn(c);
+  svc.Transact(
+      caller,
+      [fn = std::move(fn), result](WriteScope& s) -> Status {
+        Result<T> r = fn(s);
         if (!r.ok()) return r.status();
         *result = std::move(r).value();
         return Status::Ok();
@@ -629,125 +718,55 @@ void RunWrite(storage::Engine& engine, Fn fn, Done<T> done) {
 
 void OrganizationService::Create(const CallerContext& caller, EntityInput input, std::optional<Guid> id,
                                  Done<WriteResult> done) {
-  auto cat = catalog_.Get();
   auto in = std::make_shared<EntityInput>(std::move(input));
-  RunWrite<WriteResult>(
-      engine_,
-      [this, cat, caller, in, id](storage::Connection& c) -> Result<WriteResult> {
-        Writer w(*this, c, *cat, caller);
-        ASSIGN_OR_RETURN(Guid rid, w.Create(*in, id));
-        return WriteResult{rid, true};
-      },
-      std::move(done));
+  RunScoped<WriteResult>(
+      *this, caller, [in, id](WriteScope& s) { return s.Create(*in, id); }, std::move(done));
 }
 
 void OrganizationService::Upsert(const CallerContext& caller, EntityInput input, RecordKey key, UpsertMode mode,
                                  std::optional<int64_t> if_match_version, Done<WriteResult> done) {
-  auto cat = catalog_.Get();
   auto in = std::make_shared<EntityInput>(std::move(input));
-  RunWrite<WriteResult>(
-      engine_,
-      [this, cat, caller, in, key = std::move(key), mode, if_match_version](storage::Connection& c) {
-        Writer w(*this, c, *cat, caller);
-        return w.Upsert(*in, key, mode, if_match_version);
+  RunScoped<WriteResult>(
+      *this, caller,
+      [in, key = std::move(key), mode, if_match_version](WriteScope& s) {
+        return s.Upsert(*in, key, mode, if_match_version);
       },
       std::move(done));
 }
 
 void OrganizationService::Delete(const CallerContext& caller, const Table& table, RecordKey key,
                                  std::optional<int64_t> if_match_version, Done<Guid> done) {
-  auto cat = catalog_.Get();
-  RunWrite<Guid>(
-      engine_,
-      [this, cat, caller, &table, key = std::move(key), if_match_version](storage::Connection& c) -> Result<Guid> {
-        Writer w(*this, c, *cat, caller);
-        KeySql k;
-        ASSIGN_OR_RETURN(auto found, w.Find(table, key, &k));
-        if (!found) return NotFoundFor(table, k);
-        if (if_match_version && *if_match_version != found->second)
-          return Status(Code::kFailedPrecondition,
-                        "The version of the existing record doesn't match the RowVersion property provided.",
-                        err::kConcurrencyVersionMismatch);
-        RETURN_IF_ERROR(w.Delete(table, found->first));
-        return found->first;
+  RunScoped<Guid>(
+      *this, caller,
+      [&table, key = std::move(key), if_match_version](WriteScope& s) {
+        return s.Delete(table, key, if_match_version);
       },
       std::move(done));
 }
 
 void OrganizationService::ExecuteBulk(const CallerContext& caller, const Table& table, BulkOperation op,
                                       std::vector<BulkItem> items, Done<std::vector<Guid>> done) {
-  auto cat = catalog_.Get();
   auto shared = std::make_shared<std::vector<BulkItem>>(std::move(items));
-  RunWrite<std::vector<Guid>>(
-      engine_,
-      [this, cat, caller, &table, op, shared](storage::Connection& c) -> Result<std::vector<Guid>> {
-        Writer w(*this, c, *cat, caller);
-        std::vector<Guid> ids;
-        ids.reserve(shared->size());
-        for (size_t i = 0; i < shared->size(); ++i) {
-          const BulkItem& item = (*shared)[i];
-          Result<Guid> r = [&]() -> Result<Guid> {
-            switch (op) {
-              case BulkOperation::kCreate:
-                return w.Create(item.input, item.key.id);
-              case BulkOperation::kUpdate:
-              case BulkOperation::kUpsert: {
-                auto mode = op == BulkOperation::kUpdate ? UpsertMode::kUpdateOnly : UpsertMode::kUpsert;
-                ASSIGN_OR_RETURN(WriteResult wr, w.Upsert(item.input, item.key, mode, std::nullopt));
-                return wr.id;
-              }
-              case BulkOperation::kDelete: {
-                KeySql k;
-                ASSIGN_OR_RETURN(auto found, w.Find(table, item.key, &k));
-                if (!found) return NotFoundFor(table, k);
-                RETURN_IF_ERROR(w.Delete(table, found->first));
-                return found->first;
-              }
-            }
-            return Internal("unknown bulk operation");
-          }();
-          if (!r.ok()) {
-            const Status& s = r.status();
-            return Status(s.code(), "Targets[" + std::to_string(i) + "]: " + s.message(), s.error_code());
-          }
-          ids.push_back(*r);
-        }
-        return ids;
-      },
-      std::move(done));
+  RunScoped<std::vector<Guid>>(
+      *this, caller, [&table, op, shared](WriteScope& s) { return s.Bulk(table, op, *shared); }, std::move(done));
 }
 
 void OrganizationService::SetReference(const CallerContext& caller, const Table& table, RecordKey key,
                                        const NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done) {
-  auto cat = catalog_.Get();
-  EntityInput in;
-  in.table = &table;
-  in.binds.push_back(EntityInput::Bind{&nav, std::move(target)});
-  auto input = std::make_shared<EntityInput>(std::move(in));
-  RunWrite<Guid>(
-      engine_,
-      [this, cat, caller, input, key = std::move(key)](storage::Connection& c) -> Result<Guid> {
-        Writer w(*this, c, *cat, caller);
-        ASSIGN_OR_RETURN(WriteResult r, w.Upsert(*input, key, UpsertMode::kUpdateOnly, std::nullopt));
-        return r.id;
+  RunScoped<Guid>(
+      *this, caller,
+      [&table, &nav, key = std::move(key), target = std::move(target)](WriteScope& s) {
+        return s.SetReference(table, key, nav, target);
       },
       std::move(done));
 }
 
 void OrganizationService::Associate(const CallerContext& caller, const Table& table, RecordKey key,
                                     const NavProperty& nav, BindTarget related, bool associate, Done<Guid> done) {
-  auto cat = catalog_.Get();
-  RunWrite<Guid>(
-      engine_,
-      [this, cat, caller, &table, &nav, key = std::move(key), related = std::move(related),
-       associate](storage::Connection& c) -> Result<Guid> {
-        Writer w(*this, c, *cat, caller);
-        KeySql k;
-        ASSIGN_OR_RETURN(auto found, w.Find(table, key, &k));
-        if (!found) return NotFoundFor(table, k);
-        ASSIGN_OR_RETURN(Guid other, w.ResolveBind(related));
-        RETURN_IF_ERROR(w.Link(table, found->first, nav, other, associate));
-        return found->first;
+  RunScoped<Guid>(
+      *this, caller,
+      [&table, &nav, key = std::move(key), related = std::move(related), associate](WriteScope& s) {
+        return s.Associate(table, key, nav, related, associate);
       },
       std::move(done));
 }

@@ -100,7 +100,8 @@ Status SplitTarget(std::string_view target, std::string& version, std::string& p
 
 }  // namespace
 
-void WebApi::Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond) {
+WebApi::CallPtr WebApi::Prepare(const data::CallerContext& caller, HttpRequest req,
+                                std::function<void(HttpResponse)> respond) {
   auto call = std::make_shared<Call>();
   call->caller = caller;
   call->http = std::move(req);
@@ -108,17 +109,52 @@ void WebApi::Handle(const data::CallerContext& caller, HttpRequest req, std::fun
   call->cat = env_.catalog().Get();
   call->prefs = ParsePrefer(call->http);
   std::string version, path;
-  if (Status s = SplitTarget(call->http.target, version, path, call->raw_query); !s.ok()) return call->Fail(s);
+  if (Status s = SplitTarget(call->http.target, version, path, call->raw_query); !s.ok()) {
+    call->Fail(s);
+    return nullptr;
+  }
   call->root = call->http.base_url + "/api/data/" + version + "/";
   auto q = ParseQueryString(call->raw_query);
-  if (!q.ok()) return call->Fail(q.status());
+  if (!q.ok()) {
+    call->Fail(q.status());
+    return nullptr;
+  }
   call->query = std::move(q).value();
   for (const auto& [k, v] : call->query)
     if (!k.empty() && k[0] == '@') call->aliases[k] = v;
   auto segs = ParseResourcePath(path, call->aliases);
-  if (!segs.ok()) return call->Fail(segs.status());
+  if (!segs.ok()) {
+    call->Fail(segs.status());
+    return nullptr;
+  }
   call->segs = std::move(segs).value();
-  Route(std::move(call));
+  return call;
+}
+
+void WebApi::Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond) {
+  if (CallPtr call = Prepare(caller, std::move(req), std::move(respond))) Route(std::move(call));
+}
+
+void WebApi::Submit(CallPtr c, WriteOp op, WriteAnswer answer) {
+  if (c->changeset) {
+    auto r = op(*c->changeset->scope);
+    if (!r.ok()) return c->Fail(r.status());
+    c->changeset->pending.push_back({c, std::move(r).value(), std::move(answer)});
+    return;
+  }
+  auto out = std::make_shared<WriteOutcome>();
+  env_.service().Transact(
+      c->caller,
+      [op = std::move(op), out](data::WriteScope& s) -> Status {
+        ASSIGN_OR_RETURN(*out, op(s));
+        return Status::Ok();
+      },
+      [this, c, out, answer = std::move(answer)](Status s) {
+        Hop([c, s = std::move(s), out, answer]() {
+          if (!s.ok()) return c->Fail(s);
+          answer(*out);
+        });
+      });
 }
 
 namespace {
@@ -521,12 +557,14 @@ void WebApi::Create(CallPtr c, const Table& table) {
   if (!body.ok()) return c->Fail(body.status());
   auto in = ParseEntityBody(*c->cat, table, *body);
   if (!in.ok()) return c->Fail(in.status());
-  env_.service().Create(c->caller, std::move(in).value(), std::nullopt, [this, c, &table](Result<data::WriteResult> r) {
-    Hop([this, c, &table, r = std::move(r)]() {
-      if (!r.ok()) return c->Fail(r.status());
-      AnswerWrite(c, table, r->id, true);
-    });
-  });
+  auto input = std::make_shared<data::EntityInput>(std::move(in).value());
+  Submit(
+      c,
+      [input, &table](data::WriteScope& s) -> Result<WriteOutcome> {
+        ASSIGN_OR_RETURN(data::WriteResult r, s.Create(*input, std::nullopt));
+        return WriteOutcome{&table, r.id, true, {}};
+      },
+      [this, c, &table](const WriteOutcome& o) { AnswerWrite(c, table, o.id, true); });
 }
 
 void WebApi::Upsert(CallPtr c, const Table& table, data::RecordKey key) {
@@ -549,13 +587,14 @@ void WebApi::Upsert(CallPtr c, const Table& table, data::RecordKey key) {
       return c->Fail(InvalidArgument("If-Match and If-None-Match: * cannot be combined."));
     mode = data::UpsertMode::kCreateOnly;
   }
-  env_.service().Upsert(c->caller, std::move(in).value(), std::move(key), mode, version,
-                        [this, c, &table](Result<data::WriteResult> r) {
-                          Hop([this, c, &table, r = std::move(r)]() {
-                            if (!r.ok()) return c->Fail(r.status());
-                            AnswerWrite(c, table, r->id, r->created);
-                          });
-                        });
+  auto input = std::make_shared<data::EntityInput>(std::move(in).value());
+  Submit(
+      c,
+      [input, &table, key = std::move(key), mode, version](data::WriteScope& s) -> Result<WriteOutcome> {
+        ASSIGN_OR_RETURN(data::WriteResult r, s.Upsert(*input, key, mode, version));
+        return WriteOutcome{&table, r.id, r.created, {}};
+      },
+      [this, c, &table](const WriteOutcome& o) { AnswerWrite(c, table, o.id, o.created); });
 }
 
 void WebApi::Delete(CallPtr c, const Table& table, data::RecordKey key) {
@@ -564,12 +603,13 @@ void WebApi::Delete(CallPtr c, const Table& table, data::RecordKey key) {
     version = ParseEtag(*im);
     if (!version) return c->Fail(InvalidArgument("The If-Match header '" + *im + "' is not a valid ETag."));
   }
-  env_.service().Delete(c->caller, table, std::move(key), version, [this, c](Result<Guid> r) {
-    Hop([c, r = std::move(r)]() {
-      if (!r.ok()) return c->Fail(r.status());
-      c->Reply(NoContent());
-    });
-  });
+  Submit(
+      c,
+      [&table, key = std::move(key), version](data::WriteScope& s) -> Result<WriteOutcome> {
+        ASSIGN_OR_RETURN(Guid id, s.Delete(table, key, version));
+        return WriteOutcome{&table, id, false, {}};
+      },
+      [c](const WriteOutcome&) { c->Reply(NoContent()); });
 }
 
 namespace {
@@ -808,23 +848,28 @@ void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action) 
       return c->Fail(PayloadError(where + "the primary key '" + pk->logical_name + "' is required."));
     items.push_back(std::move(item));
   }
-  env_.service().ExecuteBulk(c->caller, table, op, std::move(items), [this, c, op](Result<std::vector<Guid>> r) {
-    Hop([c, op, r = std::move(r)]() {
-      if (!r.ok()) return c->Fail(r.status());
-      if (op != data::BulkOperation::kCreate) return c->Reply(NoContent());
-      std::string out;
-      JsonWriter w(out);
-      w.BeginObject();
-      w.Key("@odata.context");
-      w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse");
-      w.Key("Ids");
-      w.BeginArray();
-      for (const auto& id : *r) w.String(id.ToString());
-      w.EndArray();
-      w.EndObject();
-      c->Reply(Json200(std::move(out)));
-    });
-  });
+  auto shared = std::make_shared<std::vector<data::BulkItem>>(std::move(items));
+  Submit(
+      c,
+      [&table, op, shared](data::WriteScope& s) -> Result<WriteOutcome> {
+        ASSIGN_OR_RETURN(std::vector<Guid> ids, s.Bulk(table, op, *shared));
+        WriteOutcome o{&table, ids.empty() ? Guid() : ids[0], op == data::BulkOperation::kCreate, std::move(ids)};
+        return o;
+      },
+      [c, op](const WriteOutcome& o) {
+        if (op != data::BulkOperation::kCreate) return c->Reply(NoContent());
+        std::string out;
+        JsonWriter w(out);
+        w.BeginObject();
+        w.Key("@odata.context");
+        w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse");
+        w.Key("Ids");
+        w.BeginArray();
+        for (const auto& id : o.ids) w.String(id.ToString());
+        w.EndArray();
+        w.EndObject();
+        c->Reply(Json200(std::move(out)));
+      });
 }
 
 void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
@@ -832,11 +877,26 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
   auto& svc = env_.service();
   const Segment& s1 = c->segs[1];
   const NavProperty* nav = table.FindNav(s1.name);
-  auto done_guid = [this, c](Result<Guid> r) {
-    Hop([c, r = std::move(r)]() {
-      if (!r.ok()) return c->Fail(r.status());
-      c->Reply(NoContent());
-    });
+  // $ref writes: run in a transaction (or the change set), then 204.
+  auto set_reference = [this, c, &table](data::RecordKey key, const NavProperty& nav,
+                                         std::optional<data::BindTarget> target) {
+    Submit(
+        c,
+        [&table, &nav, key = std::move(key), target = std::move(target)](data::WriteScope& s) -> Result<WriteOutcome> {
+          ASSIGN_OR_RETURN(Guid id, s.SetReference(table, key, nav, target));
+          return WriteOutcome{&table, id, false, {}};
+        },
+        [c](const WriteOutcome&) { c->Reply(NoContent()); });
+  };
+  auto associate = [this, c, &table](data::RecordKey key, const NavProperty& nav, data::BindTarget related, bool add) {
+    Submit(
+        c,
+        [&table, &nav, key = std::move(key), related = std::move(related),
+         add](data::WriteScope& s) -> Result<WriteOutcome> {
+          ASSIGN_OR_RETURN(Guid id, s.Associate(table, key, nav, related, add));
+          return WriteOutcome{&table, id, false, {}};
+        },
+        [c](const WriteOutcome&) { c->Reply(NoContent()); });
   };
   auto reference_body = [&]() -> Result<data::BindTarget> {
     ASSIGN_OR_RETURN(Json body, ParseBody(c->http));
@@ -875,9 +935,9 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
         if (m == "PUT") {
           auto target = reference_body();
           if (!target.ok()) return c->Fail(target.status());
-          return svc.SetReference(c->caller, table, std::move(key), *nav, std::move(target).value(), done_guid);
+          return set_reference(std::move(key), *nav, std::move(target).value());
         }
-        if (m == "DELETE") return svc.SetReference(c->caller, table, std::move(key), *nav, std::nullopt, done_guid);
+        if (m == "DELETE") return set_reference(std::move(key), *nav, std::nullopt);
         return c->Fail(MethodNotAllowed(m, "a single-valued $ref"));
       }
       if (!tail.empty()) return c->Fail(NotFoundSegment(tail));
@@ -916,8 +976,7 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
             QueryError("Addressing one record of '" + nav->name + "' is only supported to DELETE its $ref."));
       auto rk = KeyFromSegment(*nav->target, s1);
       if (!rk.ok()) return c->Fail(rk.status());
-      return svc.Associate(c->caller, table, std::move(key), *nav, data::BindTarget{nav->target, std::move(rk).value()},
-                           false, done_guid);
+      return associate(std::move(key), *nav, data::BindTarget{nav->target, std::move(rk).value()}, false);
     }
     if (tail == "$ref") {
       if (m == "POST") {
@@ -925,14 +984,14 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
         if (!target.ok()) return c->Fail(target.status());
         if (target->table != nav->target)
           return c->Fail(PayloadError("The reference does not point at a '" + nav->target->logical_name + "' record."));
-        return svc.Associate(c->caller, table, std::move(key), *nav, std::move(target).value(), true, done_guid);
+        return associate(std::move(key), *nav, std::move(target).value(), true);
       }
       if (m == "DELETE") {
         const std::string* id = c->Option("$id");
         if (!id) return c->Fail(QueryError("DELETE of a collection $ref needs the $id query option or a key."));
         auto target = ParseReference(*c->cat, *id);
         if (!target.ok()) return c->Fail(target.status());
-        return svc.Associate(c->caller, table, std::move(key), *nav, std::move(target).value(), false, done_guid);
+        return associate(std::move(key), *nav, std::move(target).value(), false);
       }
       if (m == "GET") {
         data::QueryOptions o;
@@ -994,7 +1053,10 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
                             err::kNotSupported));
     return c->Fail(NotFoundSegment(s1.name));
   }
-  if (IsFileColumn(*col)) return FileColumn(c, table, std::move(key), *col);
+  if (IsFileColumn(*col)) {
+    if (c->changeset) return c->Fail(InvalidArgument("File columns cannot be written inside a change set."));
+    return FileColumn(c, table, std::move(key), *col);
+  }
   bool raw = c->segs.size() == 3 && c->segs[2].name == "$value";
   if (c->segs.size() > (raw ? 3u : 2u)) return c->Fail(NotFoundSegment(c->segs.back().name));
   if (m == "GET") {
@@ -1046,13 +1108,14 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
     }
     if (!col->valid_for_update)
       return c->Fail(InvalidArgument("The property '" + col->logical_name + "' cannot be updated.", err::kValidation));
-    return svc.Upsert(c->caller, std::move(in), std::move(key), data::UpsertMode::kUpdateOnly, std::nullopt,
-                      [this, c](Result<data::WriteResult> r) {
-                        Hop([c, r = std::move(r)]() {
-                          if (!r.ok()) return c->Fail(r.status());
-                          c->Reply(NoContent());
-                        });
-                      });
+    auto input = std::make_shared<data::EntityInput>(std::move(in));
+    return Submit(
+        c,
+        [input, &table, key = std::move(key)](data::WriteScope& s) -> Result<WriteOutcome> {
+          ASSIGN_OR_RETURN(data::WriteResult r, s.Upsert(*input, key, data::UpsertMode::kUpdateOnly, std::nullopt));
+          return WriteOutcome{&table, r.id, false, {}};
+        },
+        [c](const WriteOutcome&) { c->Reply(NoContent()); });
   }
   return c->Fail(MethodNotAllowed(m, "a property"));
 }

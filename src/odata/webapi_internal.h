@@ -21,6 +21,18 @@ namespace tributary::odata {
 
 inline constexpr int kMaxPageSize = 5000;
 
+// What a write produced: the record written (or the first of a bulk call) and, for bulk calls, all ids.
+struct WriteOutcome {
+  const catalog::Table* table = nullptr;
+  Guid id;
+  bool created = false;
+  std::vector<Guid> ids;
+};
+// The transactional part of a write request, run on the writer thread.
+using WriteOp = std::function<Result<WriteOutcome>(data::WriteScope&)>;
+// Builds the response once the write is durable; runs on the I/O executor.
+using WriteAnswer = std::function<void(const WriteOutcome&)>;
+
 // One request in flight.
 struct WebApi::Call {
   data::CallerContext caller;
@@ -53,6 +65,18 @@ struct WebApi::Call {
     respond(std::move(r));
   }
   void Fail(const Status& s) { Reply(ErrorResponse(s)); }
+};
+
+// A $batch change set being executed on the writer thread: its requests' writes share `scope`, and
+// their answers wait in `pending` until the commit.
+struct WebApi::ChangeSet {
+  data::WriteScope* scope = nullptr;
+  struct Pending {
+    std::shared_ptr<Call> call;
+    WriteOutcome outcome;
+    WriteAnswer answer;
+  };
+  std::vector<Pending> pending;
 };
 
 Status NotFoundSegment(std::string_view seg);

@@ -87,6 +87,8 @@ class CatalogHolder {
 template <typename T>
 using Done = std::function<void(Result<T>)>;
 
+class WriteScope;
+
 class OrganizationService {
  public:
   OrganizationService(storage::Engine& engine, CatalogHolder& catalog, const Clock& clock, EnvironmentIds ids);
@@ -103,6 +105,10 @@ class OrganizationService {
   // ids of the records, in item order.
   void ExecuteBulk(const CallerContext& caller, const catalog::Table& table, BulkOperation op,
                    std::vector<BulkItem> items, Done<std::vector<Guid>> done);
+  // Runs `fn` as one job on the writer thread: everything it does through the scope commits
+  // together, or not at all when it returns an error. `done` runs on the writer thread after
+  // the commit is durable (or with the error).
+  void Transact(const CallerContext& caller, std::function<Status(WriteScope&)> fn, std::function<void(Status)> done);
   // Sets (target set) or clears (nullopt) a single-valued navigation of a record.
   void SetReference(const CallerContext& caller, const catalog::Table& table, RecordKey key,
                     const catalog::NavProperty& nav, std::optional<BindTarget> target, Done<Guid> done);
@@ -140,7 +146,34 @@ class OrganizationService {
   int64_t next_version_ = 1;
   int64_t persisted_version_ = 0;
   friend class Writer;
+  friend class WriteScope;
   friend class Environment;
+};
+
+// The write operations of one transaction. Lives on the store's writer thread inside
+// OrganizationService::Transact; every operation runs through the same pipeline as the single
+// asynchronous calls below (validation, system columns, cascades). A failed operation leaves its
+// own changes half done: the caller must then fail the transaction (return the error from the
+// Transact function), which undoes every operation of the scope.
+class WriteScope {
+ public:
+  Result<WriteResult> Create(const EntityInput& input, std::optional<Guid> id);
+  Result<WriteResult> Upsert(const EntityInput& input, const RecordKey& key, UpsertMode mode,
+                             std::optional<int64_t> if_match_version);
+  Result<Guid> Delete(const catalog::Table& table, const RecordKey& key, std::optional<int64_t> if_match_version);
+  // Bulk messages: any failure names the failing item ("Targets[3]: …").
+  Result<std::vector<Guid>> Bulk(const catalog::Table& table, BulkOperation op, const std::vector<BulkItem>& items);
+  Result<Guid> SetReference(const catalog::Table& table, const RecordKey& key, const catalog::NavProperty& nav,
+                            const std::optional<BindTarget>& target);
+  Result<Guid> Associate(const catalog::Table& table, const RecordKey& key, const catalog::NavProperty& nav,
+                         const BindTarget& related, bool associate);
+  // The transaction's connection (reads see the scope's own uncommitted writes).
+  storage::Connection& connection();
+
+ private:
+  friend class OrganizationService;
+  explicit WriteScope(OrganizationService::Writer& w) : w_(w) {}
+  OrganizationService::Writer& w_;
 };
 
 // Translation of query expressions into SQL (exposed for unit tests).

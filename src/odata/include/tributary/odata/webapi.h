@@ -14,6 +14,8 @@
 
 namespace tributary::odata {
 
+struct WriteOutcome;  // webapi_internal.h
+
 class WebApi {
  public:
   using Post = std::function<void(std::function<void()>)>;
@@ -23,11 +25,17 @@ class WebApi {
   void Handle(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond);
 
   struct Call;       // one request in flight (defined in webapi_internal.h)
-  struct ChangeSet;  // a $batch change set being executed (defined in batch_exec.cpp)
+  struct ChangeSet;  // a $batch change set being executed (defined in webapi_internal.h)
+  struct BatchRun;   // a $batch request being executed (defined in batch_exec.cpp)
 
  private:
   using CallPtr = std::shared_ptr<Call>;
+  // Parses the request line into a Call; answers and returns null when it is malformed.
+  CallPtr Prepare(const data::CallerContext& caller, HttpRequest req, std::function<void(HttpResponse)> respond);
   void Route(CallPtr c);
+  // Runs a write: in a transaction of its own, or in the change set the call belongs to; then `answer`.
+  void Submit(CallPtr c, std::function<Result<WriteOutcome>(data::WriteScope&)> op,
+              std::function<void(const WriteOutcome&)> answer);
   void Create(CallPtr c, const catalog::Table& table);
   void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
   void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
@@ -47,8 +55,11 @@ class WebApi {
   void Apply(CallPtr c, const catalog::Table& table);
   // /set(key)/filecolumn[/$value]: upload (single or chunked), download with Range, delete (webapi_files.cpp).
   void FileColumn(CallPtr c, const catalog::Table& table, data::RecordKey key, const catalog::Column& col);
-  // POST $batch (batch_exec.cpp).
+  // POST $batch (batch_exec.cpp): runs the parts in order, each change set in one transaction.
   void Batch(CallPtr c);
+  void RunBatchItem(std::shared_ptr<BatchRun> run);
+  void RunChangeSet(std::shared_ptr<BatchRun> run);
+  void FinishBatch(std::shared_ptr<BatchRun> run);
   // Answers a write with 204 + OData-EntityId, or with the record when return=representation.
   void AnswerWrite(CallPtr c, const catalog::Table& table, const Guid& id, bool created);
   HttpResponse WriteCollection(Call& c, const data::Page& page, const std::string& context_set);
