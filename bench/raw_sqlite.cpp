@@ -10,10 +10,17 @@
 //   BM_InsertBatch64      64 INSERTs per transaction, synchronous=FULL (group-commit ceiling)
 //   BM_InsertTxn1000      1,000 INSERTs in one transaction
 //   BM_FilterIndexed      WHERE accountnumber = ? LIMIT 50 (indexed)  (1 and 2 threads)
+//   BM_AccountInsert1000  1,000 INSERTs per fsync'd commit into a copy of Tributary's real account
+//                         table (63 columns, WITHOUT ROWID, 8 indexes + the unique alternate-key
+//                         index on accountnumber): the CreateMultiple / UpsertMultiple ceiling
+//   BM_AccountUpdate1000/by_id, /by_key
+//                         1,000 UPDATEs per fsync'd commit of existing rows of that table, found by
+//                         primary key or by the unique accountnumber: the update-path ceiling
 //
 // The databases live in a fresh directory /tmp/tributary-bench-XXXXXX (override the parent with
 // BENCH_TMPDIR) and are removed at exit, including on SIGINT/SIGTERM. Row count: BENCH_ROWS
-// (default 100000).
+// (default 100000). The BM_Account* table is created and filled with BENCH_BULK_ROWS rows (default
+// 100000) the first time one of them runs, so a --benchmark_filter without them does not pay for it.
 
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
@@ -231,13 +238,14 @@ struct Env {
   std::string dir;
   std::string read_db;
   std::string write_db;
+  std::string account_db;        // BM_Account*: Tributary's account table, created on first use
   std::vector<std::string> ids;  // primary keys in the read DB
   std::uint64_t rows = 100000;
 };
 
 Env g_env;
 // Paths kept as plain char arrays so the signal handler can unlink them without allocating.
-char g_cleanup_paths[8][512];
+char g_cleanup_paths[16][512];
 int g_cleanup_count = 0;
 char g_cleanup_dir[512];
 
@@ -254,7 +262,7 @@ extern "C" void on_signal(int sig) {
 
 void register_cleanup(const std::string& db) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    if (g_cleanup_count >= 8) return;
+    if (g_cleanup_count >= 16) return;
     std::snprintf(g_cleanup_paths[g_cleanup_count++], 512, "%s%s", db.c_str(), suffix);
   }
 }
@@ -293,8 +301,10 @@ void setup_env() {
   std::snprintf(g_cleanup_dir, sizeof g_cleanup_dir, "%s", g_env.dir.c_str());
   g_env.read_db = g_env.dir + "/read.db";
   g_env.write_db = g_env.dir + "/write.db";
+  g_env.account_db = g_env.dir + "/account.db";
   register_cleanup(g_env.read_db);
   register_cleanup(g_env.write_db);
+  register_cleanup(g_env.account_db);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_signal);
@@ -421,6 +431,186 @@ void BM_FilterIndexed(benchmark::State& state) {
                          benchmark::Counter::kAvgThreads);
 }
 BENCHMARK(BM_FilterIndexed)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---------------------------------------------------------------------------------------------
+// Bulk-write ceilings on Tributary's own account table
+// ---------------------------------------------------------------------------------------------
+
+// The DDL that `tributary schema apply` produces for the standard account table with the alternate
+// key of bench/schema.yaml (src/data/sql_schema.cpp: strings TEXT COLLATE NOCASE, date-times INTEGER
+// milliseconds, lookups TEXT GUIDs, WITHOUT ROWID, one index per indexed column, one UNIQUE index
+// per alternate key). 63 columns, 8 indexes + 1 unique index. Keep it in step with the server:
+// `sqlite3 DATA/tributary.db '.schema account'` prints the current one.
+constexpr const char* kAccountTableSchema = R"sql(
+CREATE TABLE IF NOT EXISTS "account" ("accountid" TEXT NOT NULL PRIMARY KEY, "name" TEXT COLLATE NOCASE,
+ "accountnumber" TEXT COLLATE NOCASE, "parentaccountid" TEXT, "primarycontactid" TEXT,
+ "telephone1" TEXT COLLATE NOCASE, "telephone2" TEXT COLLATE NOCASE, "fax" TEXT COLLATE NOCASE,
+ "emailaddress1" TEXT COLLATE NOCASE, "websiteurl" TEXT COLLATE NOCASE, "address1_line1" TEXT COLLATE NOCASE,
+ "address1_line2" TEXT COLLATE NOCASE, "address1_line3" TEXT COLLATE NOCASE, "address1_city" TEXT COLLATE NOCASE,
+ "address1_stateorprovince" TEXT COLLATE NOCASE, "address1_postalcode" TEXT COLLATE NOCASE,
+ "address1_country" TEXT COLLATE NOCASE, "address1_composite" TEXT COLLATE NOCASE,
+ "address2_line1" TEXT COLLATE NOCASE, "address2_line2" TEXT COLLATE NOCASE, "address2_line3" TEXT COLLATE NOCASE,
+ "address2_city" TEXT COLLATE NOCASE, "address2_stateorprovince" TEXT COLLATE NOCASE,
+ "address2_postalcode" TEXT COLLATE NOCASE, "address2_country" TEXT COLLATE NOCASE,
+ "address2_composite" TEXT COLLATE NOCASE, "industrycode" INTEGER, "customertypecode" INTEGER,
+ "accountcategorycode" INTEGER, "revenue" REAL, "numberofemployees" INTEGER, "description" TEXT COLLATE NOCASE,
+ "creditonhold" INTEGER, "creditlimit" REAL, "tickersymbol" TEXT COLLATE NOCASE, "sic" TEXT COLLATE NOCASE,
+ "ownershipcode" INTEGER, "originatingleadid" TEXT, "preferredcontactmethodcode" INTEGER, "donotemail" INTEGER,
+ "donotphone" INTEGER, "createdon" INTEGER, "modifiedon" INTEGER, "createdby" TEXT, "modifiedby" TEXT,
+ "createdonbehalfby" TEXT, "modifiedonbehalfby" TEXT, "ownerid" TEXT, "ownerid_type" TEXT, "owninguser" TEXT,
+ "owningteam" TEXT, "owningbusinessunit" TEXT, "statecode" INTEGER, "statuscode" INTEGER, "versionnumber" INTEGER,
+ "overriddencreatedon" INTEGER, "importsequencenumber" INTEGER, "timezoneruleversionnumber" INTEGER,
+ "utcconversiontimezonecode" INTEGER, "transactioncurrencyid" TEXT, "exchangerate" REAL, "revenue_base" REAL,
+ "creditlimit_base" REAL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "ix_account_name" ON "account" ("name");
+CREATE INDEX IF NOT EXISTS "ix_account_accountnumber" ON "account" ("accountnumber");
+CREATE INDEX IF NOT EXISTS "ix_account_parentaccountid" ON "account" ("parentaccountid");
+CREATE INDEX IF NOT EXISTS "ix_account_primarycontactid" ON "account" ("primarycontactid");
+CREATE INDEX IF NOT EXISTS "ix_account_emailaddress1" ON "account" ("emailaddress1");
+CREATE INDEX IF NOT EXISTS "ix_account_originatingleadid" ON "account" ("originatingleadid");
+CREATE INDEX IF NOT EXISTS "ix_account_ownerid" ON "account" ("ownerid");
+CREATE INDEX IF NOT EXISTS "ix_account_owningbusinessunit" ON "account" ("owningbusinessunit");
+CREATE UNIQUE INDEX IF NOT EXISTS "ak_account_new_accountnumber_key" ON "account" ("accountnumber");
+)sql";
+
+// The columns the server writes for a create with the 5 attributes bench/bulk.mjs sends: the
+// attributes, then created/modified on and by, owner, owning user and business unit, state and
+// status, version number, currency and exchange rate. Nothing else is bound (the server's INSERT
+// lists only the columns it sets).
+constexpr const char* kAccountInsertSql =
+    "INSERT INTO account (accountid, name, accountnumber, numberofemployees, revenue, telephone1,"
+    " createdon, modifiedon, createdby, modifiedby, ownerid, ownerid_type, owninguser,"
+    " owningbusinessunit, statecode, statuscode, versionnumber, transactioncurrencyid, exchangerate)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?8, ?8, 'systemuser', ?8, ?9, 0, 1, ?10, ?11, 1.0)";
+
+// What an upsert that finds the row writes: the 2 attributes bulk.mjs sends, modified on/by and the
+// version number.
+constexpr const char* kAccountUpdateByIdSql =
+    "UPDATE account SET name = ?1, telephone1 = ?2, modifiedon = ?3, modifiedby = ?4, versionnumber = ?5"
+    " WHERE accountid = ?6";
+constexpr const char* kAccountUpdateByKeySql =
+    "UPDATE account SET name = ?1, telephone1 = ?2, modifiedon = ?3, modifiedby = ?4, versionnumber = ?5"
+    " WHERE accountnumber = ?6";
+
+constexpr const char* kBusinessUnitId = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a00";
+constexpr const char* kCurrencyId = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a01";
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The account table's state, shared by the BM_Account* benchmarks (they run one after the other).
+struct AccountTable {
+  std::vector<std::string> ids;      // every row's accountid, in insertion order
+  std::vector<std::string> numbers;  // every row's accountnumber (unique: the alternate key)
+  std::int64_t version = 1;
+  GuidGen gen{0xacc0u};
+};
+AccountTable* g_account = nullptr;
+
+void insert_account(Stmt& ins, AccountTable& t, std::int64_t when) {
+  const std::uint64_t n = t.ids.size();
+  std::string id = t.gen.next();
+  std::string number = "B-" + std::to_string(n);
+  ins.text(1, id);
+  ins.text(2, "Bench Account " + std::to_string(n));
+  ins.text(3, number);
+  ins.int64(4, static_cast<std::int64_t>(n % 5000));
+  ins.real(5, 1000.5 + static_cast<double>(n % 100000));
+  ins.text(6, "+1-555-" + std::to_string(1000000 + n % 9000000));
+  ins.int64(7, when);
+  ins.text(8, kOwnerId);
+  ins.text(9, kBusinessUnitId);
+  ins.int64(10, t.version++);
+  ins.text(11, kCurrencyId);
+  ins.run();
+  t.ids.push_back(std::move(id));
+  t.numbers.push_back(std::move(number));
+}
+
+// Creates account.db with Tributary's table and BENCH_BULK_ROWS rows (default 100,000) on first use.
+AccountTable& account_table() {
+  if (g_account) return *g_account;
+  g_account = new AccountTable();
+  std::uint64_t rows = 100000;
+  if (const char* r = std::getenv("BENCH_BULK_ROWS")) rows = std::strtoull(r, nullptr, 10);
+  auto t0 = std::chrono::steady_clock::now();
+  Conn c(g_env.account_db);
+  exec(c.get(), kAccountTableSchema);
+  Stmt ins(c.get(), kAccountInsertSql);
+  const std::int64_t when = now_ms();
+  g_account->ids.reserve(rows + 400000);
+  g_account->numbers.reserve(rows + 400000);
+  exec(c.get(), "BEGIN");
+  for (std::uint64_t n = 0; n < rows; ++n) insert_account(ins, *g_account, when);
+  exec(c.get(), "COMMIT");
+  exec(c.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
+  exec(c.get(), "ANALYZE");
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "bench_raw_sqlite: account table (63 columns, 9 indexes) seeded with %llu rows in %.2f s\n",
+               static_cast<unsigned long long>(rows), secs);
+  return *g_account;
+}
+
+// (f) 1,000 new accounts per transaction, one fsync'd commit each (synchronous=FULL, WAL): the most
+// CreateMultiple (or an UpsertMultiple that creates) of 1,000 records can reach on this table.
+void BM_AccountInsert1000(benchmark::State& state) {
+  AccountTable& t = account_table();
+  Conn c(g_env.account_db, "FULL");
+  warm(c.get());
+  Stmt ins(c.get(), kAccountInsertSql);
+  Stmt begin(c.get(), "BEGIN IMMEDIATE");
+  Stmt commit(c.get(), "COMMIT");
+  for (auto _ : state) {
+    const std::int64_t when = now_ms();
+    begin.run();
+    for (int i = 0; i < 1000; ++i) insert_account(ins, t, when);
+    commit.run();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 1000);
+  state.counters["rows"] = static_cast<double>(t.ids.size());
+}
+BENCHMARK(BM_AccountInsert1000)->UseRealTime();
+
+// (g) 1,000 updates of existing accounts per fsync'd commit, each found by primary key (by_id) or by
+// the unique accountnumber (by_key): the update-path ceiling of UpsertMultiple on existing rows,
+// and the storage engine's own cost of finding a row by alternate key instead of by id. Both walk
+// the table from its first row in creation order.
+void BM_AccountUpdate1000(benchmark::State& state, bool by_key) {
+  AccountTable& t = account_table();
+  Conn c(g_env.account_db, "FULL");
+  warm(c.get());
+  Stmt upd(c.get(), by_key ? kAccountUpdateByKeySql : kAccountUpdateByIdSql);
+  Stmt begin(c.get(), "BEGIN IMMEDIATE");
+  Stmt commit(c.get(), "COMMIT");
+  // Rows in creation order, like bench/bulk.mjs, which upserts the rows one CreateMultiple run
+  // created in the order it created them (ids are time-ordered, so these are neighbouring pages).
+  const std::size_t rows = t.ids.size();
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    const std::int64_t when = now_ms();
+    begin.run();
+    for (int i = 0; i < 1000; ++i, ++n) {
+      const std::size_t row = n % rows;
+      upd.text(1, "Bench Upsert " + std::to_string(n));
+      upd.text(2, "+1-555-" + std::to_string(2000000 + n % 7000000));
+      upd.int64(3, when);
+      upd.text(4, kOwnerId);
+      upd.int64(5, t.version++);
+      upd.text(6, by_key ? t.numbers[row] : t.ids[row]);
+      upd.run();
+      if (sqlite3_changes(c.get()) != 1) {
+        state.SkipWithError("update missed a row");
+        break;
+      }
+    }
+    commit.run();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 1000);
+}
+BENCHMARK_CAPTURE(BM_AccountUpdate1000, by_id, false)->UseRealTime();
+BENCHMARK_CAPTURE(BM_AccountUpdate1000, by_key, true)->UseRealTime();
 
 }  // namespace
 

@@ -52,6 +52,7 @@ std::optional<ColumnType> ParseType(std::string_view t) {
       {"choice", ColumnType::kChoice},     {"multichoice", ColumnType::kMultiChoice},
       {"datetime", ColumnType::kDateTime}, {"uniqueidentifier", ColumnType::kUniqueIdentifier},
       {"lookup", ColumnType::kLookup},     {"customer", ColumnType::kCustomer},
+      {"file", ColumnType::kFile},         {"image", ColumnType::kImage},
   };
   for (auto& [n, ty] : kTypes)
     if (n == t) return ty;
@@ -224,11 +225,14 @@ class CatalogAssembler {
       t.primary_name = c.logical_name;
     }
     bool has_money = false;
+    std::vector<std::pair<const Column*, const ColumnDef*>> files;
     for (const auto& cd : d.columns) {
       if (t.FindColumn(cd.name)) continue;
       Column& c = UserColumn(d, t, cd);
       has_money |= c.type == ColumnType::kMoney;
+      if (c.IsFileOrImage()) files.emplace_back(&c, &cd);
     }
+    for (const auto& [c, cd] : files) FileCompanions(t, *c, *cd);
     // System columns.
     System(t, "createdon", ColumnType::kDateTime);
     System(t, "modifiedon", ColumnType::kDateTime);
@@ -288,6 +292,37 @@ class CatalogAssembler {
     }
   }
 
+  // The read-only columns Dataverse exposes beside a file or image column: "<col>_name" (the file
+  // name) for files; "<col>id" (the image's file id), "<col>_timestamp" and "<col>_url" for images.
+  // The file store (data/files.h) keeps them up to date.
+  void FileCompanions(Table& t, const Column& col, const ColumnDef& cd) {
+    struct Companion {
+      std::string name;
+      ColumnType type;
+      int max_length;
+    };
+    std::vector<Companion> companions;
+    if (col.type == ColumnType::kFile) {
+      companions.push_back({col.logical_name + "_name", ColumnType::kString, 255});
+    } else {
+      companions.push_back({col.logical_name + "id", ColumnType::kUniqueIdentifier, 0});
+      companions.push_back({col.logical_name + "_timestamp", ColumnType::kBigInt, 0});
+      companions.push_back({col.logical_name + "_url", ColumnType::kString, 400});
+    }
+    for (const auto& comp : companions) {
+      if (t.FindColumn(comp.name)) {
+        errors_.Add(cd.path + ".name", "the column '" + comp.name +
+                                           "' is taken: " + (col.type == ColumnType::kFile ? "file" : "image") +
+                                           " column '" + col.logical_name + "' needs it for its companion column");
+        continue;
+      }
+      Column& c = System(t, comp.name, comp.type);
+      c.max_length = comp.max_length;
+      c.is_custom = col.is_custom;
+      c.display_name = DisplayFromName(comp.name, col.is_custom || t.is_custom);
+    }
+  }
+
   Column& UserColumn(const TableDef& d, Table& t, const ColumnDef& cd) {
     auto type = ParseType(cd.type);
     if (!type) {
@@ -319,6 +354,8 @@ class CatalogAssembler {
       errors_.Add(cd.path + ".required", "must be none, recommended or applicationrequired");
     c.min_value = cd.min;
     c.max_value = cd.max;
+    if (cd.max_size_kb && !c.IsFileOrImage())
+      errors_.Add(cd.path + ".max_size_kb", "applies to file and image columns only");
     switch (*type) {
       case ColumnType::kString:
         c.max_length = cd.maxlength.value_or(100);
@@ -388,6 +425,19 @@ class CatalogAssembler {
         CascadeDelete od = OnDelete(cd);
         std::string rel = cd.relationship.empty() ? cd.target + "_" + t.logical_name + "_" + cd.name : cd.relationship;
         Lookup1N(t, c, cd.target, rel, cd.nav.empty() ? cd.name : cd.nav, od, c.is_custom || t.is_custom);
+        break;
+      }
+      case ColumnType::kFile:
+      case ColumnType::kImage: {
+        // Dataverse's MaxSizeInKB: files 32 MB by default, up to 10 GB; images 10 MB, up to 30 MB.
+        bool file = *type == ColumnType::kFile;
+        int max = file ? 10485760 : 30720;
+        c.max_size_kb = cd.max_size_kb.value_or(file ? 32768 : 10240);
+        if (c.max_size_kb < 1 || c.max_size_kb > max)
+          errors_.Add(cd.path + ".max_size_kb", "must be 1–" + std::to_string(max));
+        // Set by uploading through the file API, never through a record's JSON body.
+        c.valid_for_create = false;
+        c.valid_for_update = false;
         break;
       }
       case ColumnType::kCustomer: {

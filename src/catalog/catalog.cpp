@@ -96,6 +96,9 @@ std::string_view ColumnTypeName(ColumnType t) {
       return "Customer";
     case ColumnType::kOwner:
       return "Owner";
+    case ColumnType::kFile:
+    case ColumnType::kImage:
+      return "Virtual";
   }
   return "String";
 }

@@ -78,10 +78,10 @@ class Parser {
   }
 
   ColumnDef Column(const YAML::Node& n, const std::string& p) {
-    CheckKeys(n, p, {"name",     "schemaname",   "displayname",   "description", "type",     "format",
-                     "behavior", "required",     "maxlength",     "precision",   "min",      "max",
-                     "target",   "relationship", "relationships", "nav",         "ondelete", "choices",
-                     "options",  "default",      "truelabel",     "falselabel",  "readonly", "indexed"});
+    CheckKeys(n, p, {"name",          "schemaname", "displayname", "description", "type",    "format",  "behavior",
+                     "required",      "maxlength",  "precision",   "min",         "max",     "target",  "relationship",
+                     "relationships", "nav",        "ondelete",    "choices",     "options", "default", "truelabel",
+                     "falselabel",    "readonly",   "indexed",     "max_size_kb"});
     ColumnDef c;
     c.path = p;
     c.name = Str(n, "name", p);
@@ -94,6 +94,7 @@ class Parser {
     c.required = Str(n, "required", p);
     c.maxlength = Num<int>(n, "maxlength", p);
     c.precision = Num<int>(n, "precision", p);
+    c.max_size_kb = Num<int>(n, "max_size_kb", p);
     c.min = Num<double>(n, "min", p);
     c.max = Num<double>(n, "max", p);
     c.target = Str(n, "target", p);

@@ -46,6 +46,10 @@ void WriteColumn(JsonWriter& w, const ColumnDef& c) {
     w.Key("precision");
     w.Int(*c.precision);
   }
+  if (c.max_size_kb) {
+    w.Key("max_size_kb");
+    w.Int(*c.max_size_kb);
+  }
   if (c.min) {
     w.Key("min");
     w.Double(*c.min);

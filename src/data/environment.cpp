@@ -22,6 +22,16 @@ CREATE TABLE IF NOT EXISTS _t_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _t_schema (seq INTEGER PRIMARY KEY, document TEXT NOT NULL, applied_on INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS _t_credential (client_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, systemuserid TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _t_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS _t_file (fileid TEXT PRIMARY KEY, tablename TEXT NOT NULL, columnname TEXT NOT NULL,
+  recordid TEXT NOT NULL, filename TEXT NOT NULL, mimetype TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS _t_file_owner ON _t_file (tablename, recordid, columnname);
+CREATE TABLE IF NOT EXISTS _t_file_chunk (fileid TEXT NOT NULL, start INTEGER NOT NULL, bytes BLOB NOT NULL,
+  PRIMARY KEY (fileid, start));
+CREATE TABLE IF NOT EXISTS _t_file_upload (token TEXT PRIMARY KEY, fileid TEXT NOT NULL, tablename TEXT NOT NULL,
+  columnname TEXT NOT NULL, recordid TEXT NOT NULL, filename TEXT NOT NULL, mimetype TEXT NOT NULL, total INTEGER,
+  received INTEGER NOT NULL, completed INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS _t_file_upload_record ON _t_file_upload (tablename, recordid);
+CREATE INDEX IF NOT EXISTS _t_file_upload_expires ON _t_file_upload (expires);
 )sql";
 
 Result<std::optional<std::string>> Meta(storage::Connection& c, std::string_view key) {

@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "query_functions.h"
 #include "sql_schema.h"
 #include "tributary/data/service.h"
 
@@ -37,8 +38,9 @@ struct Operand {
 
 class Binder {
  public:
-  Binder(const catalog::Catalog& cat, SqlFragment& out, const CallerContext* caller)
-      : cat_(cat), out_(out), caller_(caller) {}
+  Binder(const catalog::Catalog& cat, SqlFragment& out, const CallerContext* caller,
+         std::optional<Timestamp> now = std::nullopt)
+      : cat_(cat), out_(out), caller_(caller), now_(now) {}
 
   Status Bind(const Table& t, std::string_view alias, const Expr& e, int depth = 0) {
     if (depth > 200) return QueryError("The $filter expression is nested too deeply.");
@@ -217,6 +219,8 @@ class Binder {
       pattern = lit.text + "%";
     else if (e.name == "endswith")
       pattern = "%" + lit.text;
+    else if (e.name == "like")  // FetchXML's like: the pattern as written (% and _ are wildcards)
+      pattern = lit.text;
     else
       return QueryError("The function '" + e.name + "' is not supported.");
     out_.sql += "(" + p.sql + " LIKE ";
@@ -279,7 +283,25 @@ class Binder {
     return nullptr;
   }
 
+  // "Now" for the relative date functions: the time given by the caller, else the system clock,
+  // read once so that every function of one filter sees the same instant.
+  Timestamp Now() {
+    if (!now_) now_ = SystemClock::Get().Now();
+    return *now_;
+  }
+
+  static bool IsKnownQueryFunction(std::string_view n) {
+    return n == "In" || n == "NotIn" || n == "Between" || n == "NotBetween" || n == "EqualUserId" ||
+           n == "NotEqualUserId" || n == "EqualBusinessId" || n == "NotEqualBusinessId" || n == "ContainValues" ||
+           n == "DoesNotContainValues" || IsDateQueryFunction(n) || IsUserQueryFunction(n);
+  }
+
   Status QueryFunction(const Table& t, std::string_view alias, const Expr& e) {
+    if (IsHierarchyQueryFunction(e.name))
+      return QueryError("The query function 'Microsoft.Dynamics.CRM." + e.name +
+                        "' is not supported: Tributary has no hierarchical relationships or hierarchy security.");
+    if (!IsKnownQueryFunction(e.name))
+      return QueryError("The query function 'Microsoft.Dynamics.CRM." + e.name + "' is not supported.");
     const Expr::Param* pn = FindParam(e, "PropertyName");
     if (!pn || pn->values.size() != 1 || pn->values[0].kind != Literal::Kind::kString)
       return QueryError("The query function '" + e.name + "' needs PropertyName='<column>'.");
@@ -293,6 +315,8 @@ class Binder {
     const Column* direct = t.FindColumn(path.back());
     if (path.size() == 1 && direct && direct->IsLookup()) path.back() = direct->LookupProperty();
     ASSIGN_OR_RETURN(Operand p, Resolve(t, alias, path));
+    if (IsDateQueryFunction(e.name)) return AppendDateFunctionSql(e, *p.column, p.sql, Now(), out_);
+    if (IsUserQueryFunction(e.name)) return AppendUserFunctionSql(cat_, e, *p.column, p.sql, caller_, out_);
     auto values = [&](const char* name) -> Result<std::vector<Value>> {
       const Expr::Param* pv = FindParam(e, name);
       if (!pv) return QueryError("The query function '" + e.name + "' needs " + name + ".");
@@ -351,6 +375,7 @@ class Binder {
   const catalog::Catalog& cat_;
   SqlFragment& out_;
   const CallerContext* caller_;
+  std::optional<Timestamp> now_;
   std::map<std::string, Scope> vars_;
   int alias_counter_ = 0;
 };
@@ -358,8 +383,8 @@ class Binder {
 }  // namespace
 
 Status AppendFilterSql(const catalog::Catalog& cat, const Table& table, const Expr& expr, std::string_view alias,
-                       SqlFragment& out, const CallerContext* caller) {
-  Binder b(cat, out, caller);
+                       SqlFragment& out, const CallerContext* caller, std::optional<Timestamp> now) {
+  Binder b(cat, out, caller, now);
   return b.Bind(table, alias, expr);
 }
 

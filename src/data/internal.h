@@ -45,6 +45,11 @@ Status ValidateExpand(const catalog::Catalog& cat, const catalog::Table& table, 
                       int depth);
 // Applies `options.expand` to already-read rows.
 Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller,
-                  std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth);
+                  std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth,
+                  std::optional<Timestamp> now = std::nullopt);
+
+// Deletes the files of a record's file and image columns and its unfinished uploads, inside the
+// transaction that deletes the record (files.cpp).
+Status DeleteRecordFiles(storage::Connection& c, const catalog::Table& table, const Guid& record);
 
 }  // namespace tributary::data

@@ -384,14 +384,15 @@ struct CollectionQuery {
 };
 
 Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& cat, const CallerContext& caller,
-                           const CollectionQuery& q, const QueryOptions& options, const PageRequest& page) {
+                           const CollectionQuery& q, const QueryOptions& options, const PageRequest& page,
+                           std::optional<Timestamp> now) {
   const Table& table = *q.table;
   RETURN_IF_ERROR(ValidateExpand(cat, table, options.expand, 0));
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
   SqlFragment where = q.where;
   if (options.filter) {
     if (!where.sql.empty()) where.sql += " AND ";
-    RETURN_IF_ERROR(AppendFilterSql(cat, table, *options.filter, "t0", where, &caller));
+    RETURN_IF_ERROR(AppendFilterSql(cat, table, *options.filter, "t0", where, &caller, now));
   }
   Page result;
   if (page.count) {
@@ -469,7 +470,7 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
     for (size_t i = 0; i < keys.size(); ++i) next.keys.push_back(CookieKey{keys[i].name, last_null[i], last_keys[i]});
     result.next_skiptoken = BuildSkiptoken(next);
   }
-  RETURN_IF_ERROR(ExpandRows(conn, cat, caller, result.rows, options.expand, 0));
+  RETURN_IF_ERROR(ExpandRows(conn, cat, caller, result.rows, options.expand, 0, now));
   return result;
 }
 
@@ -497,7 +498,8 @@ Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std
 }
 
 Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller,
-                  std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth) {
+                  std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth,
+                  std::optional<Timestamp> now) {
   if (expands.empty() || rows.empty()) return Status::Ok();
   if (depth > 10) return QueryError("$expand is nested too deeply.");
   for (const auto& ex : expands) {
@@ -543,14 +545,14 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
           where.params.push_back(ref->id.ToString());
           if (ex.options.filter) {
             where.sql += " AND ";
-            RETURN_IF_ERROR(AppendFilterSql(cat, *target, *ex.options.filter, "t0", where, &caller));
+            RETURN_IF_ERROR(AppendFilterSql(cat, *target, *ex.options.filter, "t0", where, &caller, now));
           }
           std::string q = "SELECT " + plan.list + " FROM " + Q(target->sql_table) + " t0 WHERE " + where.sql;
           RETURN_IF_ERROR(c.Query(q, where.params, [&](const storage::Row& r) {
             out.rows.push_back(ReadEntity(plan, r));
             return false;
           }));
-          RETURN_IF_ERROR(ExpandRows(c, cat, caller, out.rows, ex.options.expand, depth + 1));
+          RETURN_IF_ERROR(ExpandRows(c, cat, caller, out.rows, ex.options.expand, depth + 1, now));
         }
         row.expanded.push_back(std::move(out));
       }
@@ -562,7 +564,7 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
       CollectionQuery q{&target, RelatedCondition(cat, table, *nav, row.id)};
       PageRequest pr;
       pr.page_size = kMaxPage;
-      ASSIGN_OR_RETURN(Page page, RunCollection(c, cat, caller, q, ex.options, pr));
+      ASSIGN_OR_RETURN(Page page, RunCollection(c, cat, caller, q, ex.options, pr, now));
       row.expanded.push_back(Entity::Expanded{nav, std::move(page.rows)});
     }
   }
@@ -576,9 +578,10 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
   RETURN_IF_ERROR(ValidateExpand(*cat, table, options.expand, 0));
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
   SqlFragment where{k.where, k.params};
+  const Timestamp now = clock_.Now();
   if (options.filter) {
     where.sql += " AND ";
-    RETURN_IF_ERROR(AppendFilterSql(*cat, table, *options.filter, "t0", where, &caller));
+    RETURN_IF_ERROR(AppendFilterSql(*cat, table, *options.filter, "t0", where, &caller, now));
   }
   auto conn = engine_.Read();
   std::vector<Entity> rows;
@@ -588,7 +591,7 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
     return false;
   }));
   if (rows.empty()) return NotFoundFor(table, k);
-  RETURN_IF_ERROR(ExpandRows(*conn, *cat, caller, rows, options.expand, 0));
+  RETURN_IF_ERROR(ExpandRows(*conn, *cat, caller, rows, options.expand, 0, now));
   return std::move(rows.front());
 }
 
@@ -596,7 +599,7 @@ Result<Page> OrganizationService::RetrieveMultiple(const CallerContext& caller, 
                                                    const QueryOptions& options, const PageRequest& page) {
   auto cat = catalog_.Get();
   auto conn = engine_.Read();
-  return RunCollection(*conn, *cat, caller, CollectionQuery{&table, {}}, options, page);
+  return RunCollection(*conn, *cat, caller, CollectionQuery{&table, {}}, options, page, clock_.Now());
 }
 
 Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, const Table& table, const RecordKey& key,
@@ -615,13 +618,13 @@ Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, c
   if (!id) return NotFoundFor(table, k);
   if (!nav.IsCollection()) return QueryError("'" + nav.name + "' is not a collection-valued navigation property.");
   CollectionQuery q{nav.target, RelatedCondition(*cat, table, nav, *id)};
-  return RunCollection(*conn, *cat, caller, q, options, page);
+  return RunCollection(*conn, *cat, caller, q, options, page, clock_.Now());
 }
 
 Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Table& table, const Expr* filter) {
   auto cat = catalog_.Get();
   SqlFragment where;
-  if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller));
+  if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller, clock_.Now()));
   std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
                     (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap) + ")";
   auto conn = engine_.Read();

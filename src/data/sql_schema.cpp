@@ -42,7 +42,10 @@ const char* SqlType(const Column& c) {
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
     case ColumnType::kOwner:
+    case ColumnType::kFile:  // the file id
       return "TEXT";
+    case ColumnType::kImage:  // the bytes of a small image (data/files.h)
+      return "BLOB";
   }
   return "TEXT";
 }
@@ -151,10 +154,13 @@ Value FromSql(const Column& col, const storage::Row& row, int i, int type_index)
     case ColumnType::kDateTime:
       if (col.behavior == DateBehavior::kDateOnly) return Date{static_cast<int32_t>(row.Int(i))};
       return Timestamp{row.Int(i)};
-    case ColumnType::kUniqueIdentifier: {
+    case ColumnType::kUniqueIdentifier:
+    case ColumnType::kFile: {
       auto g = Guid::Parse(row.Text(i));
       return g ? Value(*g) : Value(std::monostate{});
     }
+    case ColumnType::kImage:
+      return std::string(row.Text(i));
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
     case ColumnType::kOwner: {
@@ -237,6 +243,14 @@ Result<Value> LiteralToValue(const Column& col, const Literal& lit) {
       if (col.type == ColumnType::kUniqueIdentifier) return Value(*g);
       return Value(EntityRef{col.targets.empty() ? "" : col.targets.front(), *g});
     }
+    case ColumnType::kFile: {
+      if (lit.kind != K::kGuid && lit.kind != K::kString) return TypeMismatch(col, lit, "GUID");
+      auto g = Guid::Parse(lit.text);
+      if (!g) return TypeMismatch(col, lit, "GUID");
+      return Value(*g);
+    }
+    case ColumnType::kImage:
+      return QueryError("The image column '" + col.logical_name + "' can only be compared with null.");
   }
   return TypeMismatch(col, lit, "value");
 }

@@ -265,6 +265,9 @@ class OrganizationService::Writer {
     Guid rid = id ? *id : GuidGenerator::NewSequential();
     if (rid.IsNil()) return PayloadError("The id of a new record cannot be the empty GUID.");
     row.Set(t.PrimaryId(), rid);
+    // Two-option columns not given take their default value, as in Dataverse.
+    for (const auto& c : t.columns)
+      if (c->type == ColumnType::kBoolean && c->default_bool && !row.Has(c.get())) row.Set(c.get(), *c->default_bool);
     ComputeFullName(t, row, nullptr);
     RETURN_IF_ERROR(SetDefaultStatus(t, row, true));
     FillSystem(t, row, true);
@@ -578,6 +581,7 @@ class OrganizationService::Writer {
         }
       }
     }
+    RETURN_IF_ERROR(DeleteRecordFiles(c_, t, id));
     std::vector<storage::SqlValue> p = {id.ToString()};
     return c_.Exec("DELETE FROM " + Q(t.sql_table) + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", p).status();
   }

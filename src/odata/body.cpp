@@ -137,6 +137,15 @@ Result<data::Value> JsonToValue(const Table& t, const Column& c, const Json& v) 
     case ColumnType::kOwner:
       return Payload(t, "A lookup property '" + c.logical_name +
                             "' must be set with the '<navigation property>@odata.bind' annotation.");
+    case ColumnType::kFile:
+    case ColumnType::kImage:
+      // null passes (and changes nothing, like other read-only columns), so that records read
+      // from the API can be sent back.
+      return Payload(t, std::string("The ") + (c.type == ColumnType::kFile ? "file" : "image") + " column '" +
+                            c.logical_name + "' cannot be set in a record's body: upload with PATCH " +
+                            t.entity_set_name + "(<id>)/" + c.logical_name +
+                            " (Content-Type: application/octet-stream, x-ms-file-name) and remove with DELETE " +
+                            t.entity_set_name + "(<id>)/" + c.logical_name + ".");
   }
   return Mismatch(t, c, v);
 }

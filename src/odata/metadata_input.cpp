@@ -129,6 +129,13 @@ Result<ColumnDef> ColumnOf(const Json& a, size_t index) {
     if (const Json* b = a.Find("DateTimeBehavior"); b && b->is_object()) c.behavior = ToLower(Text(*b, "Value"));
   } else if (type == "UniqueIdentifierAttributeMetadata") {
     c.type = "uniqueidentifier";
+  } else if (type == "FileAttributeMetadata" || type == "ImageAttributeMetadata") {
+    c.type = type == "FileAttributeMetadata" ? "file" : "image";
+    if (auto n = Number(a, "MaxSizeInKB")) {
+      if (*n < 1 || *n > 2147483647.0 || *n != static_cast<int>(*n))
+        return Bad(c.path + ": MaxSizeInKB must be a positive whole number.");
+      c.max_size_kb = static_cast<int>(*n);
+    }
   } else if (type == "LookupAttributeMetadata") {
     return Bad(c.path + ": lookup columns are created with their relationship: POST RelationshipDefinitions.");
   } else {

@@ -1,5 +1,7 @@
 #include "tributary/odata/metadata_writer.h"
 
+#include "operations.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -422,7 +424,8 @@ void WriteEntityMembers(JsonWriter& w, const Table& t, const std::vector<std::st
 
 using TypeMask = uint32_t;
 constexpr TypeMask Bit(ColumnType t) { return TypeMask{1} << static_cast<unsigned>(t); }
-constexpr TypeMask kAllTypes = (Bit(ColumnType::kOwner) << 1) - 1;
+constexpr TypeMask kAllTypes = (Bit(ColumnType::kImage) << 1) - 1;  // kImage is the last ColumnType
+constexpr TypeMask kFileTypes = Bit(ColumnType::kFile) | Bit(ColumnType::kImage);
 constexpr TypeMask kLookupTypes = Bit(ColumnType::kLookup) | Bit(ColumnType::kCustomer) | Bit(ColumnType::kOwner);
 constexpr TypeMask kEnumTypes =
     Bit(ColumnType::kChoice) | Bit(ColumnType::kMultiChoice) | Bit(ColumnType::kState) | Bit(ColumnType::kStatus);
@@ -464,6 +467,10 @@ std::string_view MetadataTypeName(ColumnType t) {
     case ColumnType::kCustomer:
     case ColumnType::kOwner:
       return "LookupAttributeMetadata";
+    case ColumnType::kFile:
+      return "FileAttributeMetadata";
+    case ColumnType::kImage:
+      return "ImageAttributeMetadata";
   }
   return "AttributeMetadata";
 }
@@ -505,6 +512,10 @@ std::string_view AttributeTypeDisplayName(ColumnType t) {
       return "CustomerType";
     case ColumnType::kOwner:
       return "OwnerType";
+    case ColumnType::kFile:
+      return "FileType";
+    case ColumnType::kImage:
+      return "ImageType";
   }
   return "StringType";
 }
@@ -658,6 +669,12 @@ constexpr AttributeProperty kAttributeProperties[] = {
        for (const std::string& target : c.targets) w.String(target);
        w.EndArray();
      }},
+    {"MaxSizeInKB", kFileTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Int(c.max_size_kb); }},
+    // Images are kept at full size (no thumbnails are made): data/files.h.
+    {"CanStoreFullImage", Bit(ColumnType::kImage), [](JsonWriter& w, const Table&, const Column&) { w.Bool(true); }},
+    {"IsPrimaryImage", Bit(ColumnType::kImage), [](JsonWriter& w, const Table&, const Column&) { w.Bool(false); }},
+    {"MaxHeight", Bit(ColumnType::kImage), [](JsonWriter& w, const Table&, const Column&) { w.Int(144); }},
+    {"MaxWidth", Bit(ColumnType::kImage), [](JsonWriter& w, const Table&, const Column&) { w.Int(144); }},
 };
 
 constexpr TypeMask kOptionSetTypes = kEnumTypes | Bit(ColumnType::kBoolean);
@@ -687,6 +704,8 @@ constexpr CastType kCasts[] = {
     {"DateTimeAttributeMetadata", Bit(ColumnType::kDateTime)},
     {"UniqueIdentifierAttributeMetadata", Bit(ColumnType::kUniqueIdentifier)},
     {"LookupAttributeMetadata", kLookupTypes},
+    {"FileAttributeMetadata", Bit(ColumnType::kFile)},
+    {"ImageAttributeMetadata", Bit(ColumnType::kImage)},
 };
 
 // An AttributeQuery checked against the properties of its (cast) type.
@@ -932,7 +951,10 @@ std::string_view EdmType(const Column& c) {
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
     case ColumnType::kOwner:
+    case ColumnType::kFile:  // the file id; the bytes are read from …/{column}/$value
       return "Edm.Guid";
+    case ColumnType::kImage:
+      return "Edm.Binary";
   }
   return "Edm.String";
 }
@@ -965,12 +987,82 @@ std::string WriteServiceDocument(TableList tables, std::string_view root) {
   return out;
 }
 
+std::string WriteCsdlWith(TableList tables, bool annotations, const std::vector<OperationDef>* operations);
+
 std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations) {
   const std::vector<const Table*> tables = TablesOf(catalog);
   return WriteCsdl(TableList(tables), annotations);
 }
 
-std::string WriteCsdl(TableList tables, bool annotations) {
+std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations, const std::vector<OperationDef>& operations) {
+  const std::vector<const Table*> tables = TablesOf(catalog);
+  return WriteCsdlWith(TableList(tables), annotations, &operations);
+}
+
+std::string WriteCsdl(TableList tables, bool annotations) { return WriteCsdlWith(tables, annotations, nullptr); }
+
+namespace {
+
+// The shared types operation signatures refer to.
+void WriteOperationTypes(XmlWriter& x) {
+  x.Open("EnumType", {{"Name", "TargetFieldType"}});
+  int i = 0;
+  for (std::string_view m : {"All", "ValidForCreate", "ValidForUpdate", "ValidForRead"}) {
+    std::string v = std::to_string(i++);
+    x.Empty("Member", {{"Name", m}, {"Value", v}});
+  }
+  x.Close();
+  x.Open("ComplexType", {{"Name", "EntityRecordCountCollection"}});
+  x.Empty("Property", {{"Name", "Count"}, {"Type", "Edm.Int32"}, {"Nullable", "false"}});
+  x.Empty("Property", {{"Name", "IsReadOnly"}, {"Type", "Edm.Boolean"}, {"Nullable", "false"}});
+  x.Empty("Property", {{"Name", "Keys"}, {"Type", "Collection(Edm.String)"}});
+  x.Empty("Property", {{"Name", "Values"}, {"Type", "Collection(Edm.Int64)"}});
+  x.Close();
+}
+
+void WriteOperations(XmlWriter& x, const std::vector<OperationDef>& ops) {
+  WriteOperationTypes(x);
+  for (const auto& op : ops) {
+    if (op.response.empty()) continue;
+    x.Open("ComplexType", {{"Name", op.name + "Response"}});
+    for (const auto& p : op.response) x.Empty("Property", {{"Name", p.name}, {"Type", OperationEdmType(p)}});
+    x.Close();
+  }
+  for (const auto& op : ops) {
+    bool bound = op.binding != OperationBinding::kUnbound;
+    x.Open(op.is_function ? "Function" : "Action", {{"Name", op.name}, {"IsBound", bound ? "true" : "false"}});
+    if (bound) {
+      std::string type = "mscrm." + (op.bound_table.empty() ? std::string("crmbaseentity") : op.bound_table);
+      if (op.binding == OperationBinding::kCollection) type = "Collection(" + type + ")";
+      x.Empty("Parameter", {{"Name", op.binding == OperationBinding::kCollection ? "entityset" : "entity"},
+                            {"Type", type},
+                            {"Nullable", "false"}});
+    }
+    for (const auto& p : op.parameters)
+      x.Empty("Parameter",
+              {{"Name", p.name}, {"Type", OperationEdmType(p)}, {"Nullable", p.optional ? "true" : "false"}});
+    if (!op.response.empty())
+      x.Empty("ReturnType", {{"Type", "mscrm." + op.name + "Response"}, {"Nullable", "false"}});
+    else if (op.is_function)
+      x.Empty("ReturnType", {{"Type", "mscrm.crmbaseentity"}});
+    x.Close();
+  }
+}
+
+void WriteOperationImports(XmlWriter& x, const std::vector<OperationDef>& ops) {
+  for (const auto& op : ops) {
+    if (op.binding != OperationBinding::kUnbound) continue;
+    std::string target = "Microsoft.Dynamics.CRM." + op.name;
+    if (op.is_function)
+      x.Empty("FunctionImport", {{"Name", op.name}, {"Function", target}});
+    else
+      x.Empty("ActionImport", {{"Name", op.name}, {"Action", target}});
+  }
+}
+
+}  // namespace
+
+std::string WriteCsdlWith(TableList tables, bool annotations, const std::vector<OperationDef>* operations) {
   std::string out = R"(<?xml version="1.0" encoding="utf-8"?>)";
   XmlWriter x(out);
   x.Open("edmx:Edmx", {{"Version", "4.0"}, {"xmlns:edmx", "http://docs.oasis-open.org/odata/ns/edmx"}});
@@ -995,13 +1087,20 @@ std::string WriteCsdl(TableList tables, bool annotations) {
   x.Empty("Property", {{"Name", "ownerid"}, {"Type", "Edm.Guid"}});
   x.Close();
   for (const Table* t : tables) WriteEntityType(x, *t, annotations);
-  WriteFunctions(x);
+  if (operations)
+    WriteOperations(x, *operations);
+  else
+    WriteFunctions(x);
 
   const std::unordered_set<const Table*> listed(tables.begin(), tables.end());
   x.Open("EntityContainer", {{"Name", "System"}});
   for (const Table* t : tables) WriteEntitySet(x, *t, listed, annotations);
-  x.Empty("FunctionImport", {{"Name", "WhoAmI"}, {"Function", "Microsoft.Dynamics.CRM.WhoAmI"}});
-  x.Empty("FunctionImport", {{"Name", "RetrieveVersion"}, {"Function", "Microsoft.Dynamics.CRM.RetrieveVersion"}});
+  if (operations) {
+    WriteOperationImports(x, *operations);
+  } else {
+    x.Empty("FunctionImport", {{"Name", "WhoAmI"}, {"Function", "Microsoft.Dynamics.CRM.WhoAmI"}});
+    x.Empty("FunctionImport", {{"Name", "RetrieveVersion"}, {"Function", "Microsoft.Dynamics.CRM.RetrieveVersion"}});
+  }
   x.Close();  // EntityContainer
 
   x.Close();  // Schema

@@ -76,9 +76,12 @@ void WriteValue(JsonWriter& w, const Column& c, const data::Value& v) {
             w.Fixed(x, c.precision);
           else
             w.Double(x);
-        } else if constexpr (std::is_same_v<T, std::string>)
-          w.String(x);
-        else if constexpr (std::is_same_v<T, Guid>) {
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          if (c.type == ColumnType::kImage)  // Edm.Binary
+            w.String(Base64Encode(x));
+          else
+            w.String(x);
+        } else if constexpr (std::is_same_v<T, Guid>) {
           std::string s = x.ToString();
           w.String(s);
         } else if constexpr (std::is_same_v<T, Timestamp>)
@@ -198,6 +201,45 @@ void WriteEntity(JsonWriter& w, const data::Entity& e, const SerializeContext& c
     }
   }
   w.EndObject();
+}
+
+void WriteResultProperty(JsonWriter& w, const ResultProperty& p, const data::Value& v, const SerializeContext& ctx) {
+  const Preferences* prefs = ctx.prefs;
+  const std::string name(p.name);
+  if (prefs && prefs->Wants(kFormatted)) {
+    std::optional<std::string> fv;
+    if (p.column)
+      fv = FormattedValue(*p.column, v, ctx);
+    else if (const auto* i = std::get_if<int64_t>(&v))
+      fv = p.count ? Grouped(static_cast<double>(*i), 0) : std::to_string(*i);
+    if (fv) {
+      w.Key(name + "@" + kFormatted);
+      w.String(*fv);
+    }
+  }
+  if (p.column && p.column->IsLookup())
+    if (const auto* ref = std::get_if<data::EntityRef>(&v)) {
+      if (p.nav_table && prefs && prefs->Wants(kAssociatedNav))
+        if (const NavProperty* n = NavFor(*p.nav_table, *p.column, *ref)) {
+          w.Key(name + "@" + kAssociatedNav);
+          w.String(n->name);
+        }
+      if (prefs && prefs->Wants(kLogicalName)) {
+        w.Key(name + "@" + kLogicalName);
+        w.String(ref->table);
+      }
+    }
+  if (!p.attribute_name.empty() && prefs && prefs->Wants("OData.Community.Display.V1.AttributeName")) {
+    w.Key(name + "@OData.Community.Display.V1.AttributeName");
+    w.String(p.attribute_name);
+  }
+  w.Key(name);
+  if (p.column)
+    WriteValue(w, *p.column, v);
+  else if (const auto* i = std::get_if<int64_t>(&v))
+    w.Int(*i);
+  else
+    w.Null();
 }
 
 }  // namespace tributary::odata

@@ -29,4 +29,18 @@ void WriteValue(JsonWriter& w, const catalog::Column& c, const data::Value& v);
 // FormattedValue text, or nullopt when the type has none.
 std::optional<std::string> FormattedValue(const catalog::Column& c, const data::Value& v, const SerializeContext& ctx);
 
+// One property of a query result row (FetchXML, $apply): a column value under any name.
+struct ResultProperty {
+  std::string_view name;                    // the JSON property name
+  const catalog::Column* column = nullptr;  // the value's column; null: a plain integer (date part)
+  bool count = false;                       // with a null column: a count (formatted "1,234")
+  // The AttributeName annotation (aliased values: link-entity columns, attribute aliases); empty: none.
+  std::string_view attribute_name;
+  // The table whose navigation property a lookup annotates (associatednavigationproperty); null: none.
+  const catalog::Table* nav_table = nullptr;
+};
+// Writes the property with the annotations asked for (FormattedValue, lookuplogicalname,
+// associatednavigationproperty, AttributeName), each before the value as Dataverse does.
+void WriteResultProperty(JsonWriter& w, const ResultProperty& p, const data::Value& v, const SerializeContext& ctx);
+
 }  // namespace tributary::odata

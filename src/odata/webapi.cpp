@@ -4,6 +4,7 @@
 
 #include "body.h"
 #include "metadata_input.h"
+#include "operations.h"
 #include "prefer.h"
 #include "serializer.h"
 #include "tributary/base/json.h"
@@ -69,7 +70,7 @@ std::string JoinSelect(const std::vector<std::string>& select) {
 
 }  // namespace
 
-WebApi::WebApi(data::Environment& env, Post post) : env_(env), post_(std::move(post)) {}
+WebApi::WebApi(data::Environment& env, Post post) : env_(env), post_(std::move(post)) { RegisterOperations(); }
 WebApi::~WebApi() = default;
 
 namespace {
@@ -263,7 +264,7 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     if (m != "GET") return c->Fail(MethodNotAllowed(m, "$metadata"));
     const std::string* ann = c->Option("annotations");
     HttpResponse r;
-    r.body = WriteCsdl(cat, (ann && *ann == "true") || c->prefs.AnyAnnotations());
+    r.body = WriteCsdl(cat, (ann && *ann == "true") || c->prefs.AnyAnnotations(), OperationsForMetadata(*c));
     r.Set("Content-Type", "application/xml");
     AddODataHeaders(r);
     return c->Reply(std::move(r));
@@ -271,38 +272,6 @@ void WebApi::Route(std::shared_ptr<Call> c) {
   if (name0 == "$batch" && c->segs.size() == 1) {
     if (m != "POST") return c->Fail(MethodNotAllowed(m, "$batch"));
     return Batch(c);
-  }
-  if (name0 == "WhoAmI" && c->segs.size() == 1) {
-    if (m != "GET") return c->Fail(MethodNotAllowed(m, "WhoAmI"));
-    std::string body;
-    JsonWriter w(body);
-    w.BeginObject();
-    w.Key("@odata.context");
-    w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse");
-    w.Key("BusinessUnitId");
-    w.String(c->caller.business_unit_id.ToString());
-    w.Key("UserId");
-    w.String(c->caller.user_id.ToString());
-    w.Key("OrganizationId");
-    w.String(svc.ids().organization_id.ToString());
-    w.EndObject();
-    return c->Reply(Json200(std::move(body)));
-  }
-  if (name0 == "RetrieveVersion" && c->segs.size() == 1) {
-    if (m != "GET") return c->Fail(MethodNotAllowed(m, "RetrieveVersion"));
-    std::string body;
-    JsonWriter w(body);
-    w.BeginObject();
-    w.Key("@odata.context");
-    w.String(c->root + "$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse");
-    w.Key("Version");
-    w.String("9.2.0.0");
-    w.EndObject();
-    return c->Reply(Json200(std::move(body)));
-  }
-  if ((name0 == "RetrieveTotalRecordCount" || name0 == "InitializeFrom") && c->segs.size() == 1) {
-    if (m != "GET") return c->Fail(MethodNotAllowed(m, name0));
-    return UnboundFunction(c, name0);
   }
   if ((s0.name == "EntityDefinitions" || s0.name == "RelationshipDefinitions" ||
        s0.name == "GlobalOptionSetDefinitions") &&
@@ -394,7 +363,13 @@ void WebApi::Route(std::shared_ptr<Call> c) {
   }
 
   const Table* table = cat.FindBySetName(s0.name);
-  if (!table) return c->Fail(NotFoundSegment(s0.name));
+  if (!table) {
+    // Unbound functions and actions: /WhoAmI(), /Microsoft.Dynamics.CRM.WhoAmI, /new_MyApi.
+    if (c->segs.size() == 1)
+      if (auto op = FindOperation(name0, OperationBinding::kUnbound, nullptr, c))
+        return Invoke(c, *op, s0, nullptr, std::nullopt);
+    return c->Fail(NotFoundSegment(s0.name));
+  }
 
   if (s0.has_parens && s0.keys.empty())
     return c->Fail(QueryError("The key of '" + s0.name + "' is empty; address a record as " + s0.name + "(<id>)."));
@@ -417,11 +392,9 @@ void WebApi::Route(std::shared_ptr<Call> c) {
         action.remove_prefix(23);
       else if (action.rfind("mscrm.", 0) == 0)
         action.remove_prefix(6);
-      if (c->segs.size() == 2 && (action == "CreateMultiple" || action == "UpdateMultiple" ||
-                                  action == "UpsertMultiple" || action == "DeleteMultiple")) {
-        if (m != "POST") return c->Fail(MethodNotAllowed(m, std::string(action)));
-        return BulkAction(c, *table, action);
-      }
+      if (c->segs.size() == 2)
+        if (auto op = FindOperation(action, OperationBinding::kCollection, table, c))
+          return Invoke(c, *op, c->segs[1], table, std::nullopt);
       return c->Fail(NotFoundSegment(n1));
     }
     if (m == "GET" && c->Option("fetchXml")) return FetchXml(c, *table);
@@ -805,15 +778,13 @@ void WebApi::MetadataWrite(CallPtr c) {
   c->Reply(std::move(r));
 }
 
-void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action) {
+void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action, const Json& body) {
   using data::BulkOperation;
   BulkOperation op = action == "CreateMultiple"   ? BulkOperation::kCreate
                      : action == "UpdateMultiple" ? BulkOperation::kUpdate
                      : action == "UpsertMultiple" ? BulkOperation::kUpsert
                                                   : BulkOperation::kDelete;
-  auto body = ParseBody(c->http);
-  if (!body.ok()) return c->Fail(body.status());
-  const Json* targets = body->is_object() ? body->Find("Targets") : nullptr;
+  const Json* targets = body.is_object() ? body.Find("Targets") : nullptr;
   if (!targets || !targets->is_array())
     return c->Fail(PayloadError("The body of " + std::string(action) + " must be {\"Targets\": [ … ]}."));
   std::vector<data::BulkItem> items;
@@ -1047,10 +1018,15 @@ void WebApi::Member(CallPtr c, const Table& table, data::RecordKey key) {
   if (col && col->IsLookup()) col = nullptr;
   if (!col) col = table.FindLookupProperty(s1.name);
   if (!col) {
-    if (s1.name.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
-      return c->Fail(Status(Code::kUnimplemented,
-                            "The operation '" + s1.name + "' is not available in this version of Tributary.",
-                            err::kNotSupported));
+    // Functions and actions bound to the record: /accounts(id)/Microsoft.Dynamics.CRM.X.
+    std::string_view op_name = s1.name;
+    if (op_name.rfind("Microsoft.Dynamics.CRM.", 0) == 0)
+      op_name.remove_prefix(23);
+    else if (op_name.rfind("mscrm.", 0) == 0)
+      op_name.remove_prefix(6);
+    if (op_name.size() != s1.name.size() && c->segs.size() == 2)
+      if (auto op = FindOperation(op_name, OperationBinding::kEntity, &table, c))
+        return Invoke(c, *op, s1, &table, std::move(key));
     return c->Fail(NotFoundSegment(s1.name));
   }
   if (IsFileColumn(*col)) {

@@ -27,6 +27,7 @@ struct WriteOutcome {
   Guid id;
   bool created = false;
   std::vector<Guid> ids;
+  std::vector<const catalog::Table*> tables;  // per id, when the ids span tables
 };
 // The transactional part of a write request, run on the writer thread.
 using WriteOp = std::function<Result<WriteOutcome>(data::WriteScope&)>;

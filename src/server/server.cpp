@@ -28,6 +28,18 @@ constexpr const char* kExposeHeaders =
     "Preference-Applied, OData-EntityId, Location, ETag, OData-Version, Content-Encoding, Transfer-Encoding, "
     "Content-Length, Retry-After, x-ms-dop-hint";
 
+// Single-request uploads to file columns (PATCH …/{column} with application/octet-stream) may
+// carry up to 128 MiB, as in Dataverse; every other request keeps ServerOptions::max_body_bytes.
+constexpr size_t kMaxFileUploadBytes = 128u << 20;
+
+template <typename Message>
+bool IsFileUpload(const Message& msg) {
+  std::string_view target(msg.target().data(), msg.target().size());
+  auto ct = msg[http::field::content_type];
+  return msg.method() == http::verb::patch && (target.rfind("/api/", 0) == 0 || target.rfind("//api/", 0) == 0) &&
+         StartsWithIgnoreCase(Trim(std::string_view(ct.data(), ct.size())), "application/octet-stream");
+}
+
 HttpResponse JsonText(int status, std::string body) {
   HttpResponse r;
   r.status = status;
@@ -164,9 +176,23 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void Read() {
     parser_.emplace();
-    parser_->body_limit(server_.options().max_body_bytes);
+    // The header is read first with the larger limit (Beast checks Content-Length against the
+    // limit as the header completes); OnHeader then sets the limit that applies to the request.
+    body_limit_ = std::max(server_.options().max_body_bytes, kMaxFileUploadBytes);
+    parser_->body_limit(body_limit_);
     parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
     stream_.expires_after(std::chrono::seconds(server_.options().idle_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    if (!IsFileUpload(parser_->get())) {
+      body_limit_ = server_.options().max_body_bytes;
+      if (auto len = parser_->content_length(); len && *len > body_limit_) return OnRead(http::error::body_limit);
+      parser_->body_limit(body_limit_);  // applies to chunked transfer encoding as it arrives
+    }
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -180,10 +206,10 @@ class Session : public std::enable_shared_from_this<Session> {
       // Malformed or oversized requests get an answer in the Dataverse error shape, then the
       // connection closes (the rest of the stream cannot be trusted).
       Status s =
-          ec == http::error::body_limit ? Status(Code::kPayloadTooLarge,
-                                                 "The request body is larger than the limit of " +
-                                                     std::to_string(server_.options().max_body_bytes) + " bytes.",
-                                                 err::kRequestTooLarge)
+          ec == http::error::body_limit
+              ? Status(Code::kPayloadTooLarge,
+                       "The request body is larger than the limit of " + std::to_string(body_limit_) + " bytes.",
+                       err::kRequestTooLarge)
           : ec == http::error::header_limit
               ? Status(Code::kInvalidArgument, "The request headers are larger than the limit.", err::kInvalidArgument)
               : Status(Code::kInvalidArgument, "Malformed HTTP request: " + ec.message(), err::kInvalidArgument);
@@ -279,6 +305,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  size_t body_limit_ = 0;  // of the request being read
   size_t drained_ = 0;
   std::unique_ptr<std::array<char, 65536>> scratch_;
   std::chrono::steady_clock::time_point start_;

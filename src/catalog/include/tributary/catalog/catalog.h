@@ -38,6 +38,8 @@ enum class ColumnType : uint8_t {
   kLookup,    // single target
   kCustomer,  // account or contact
   kOwner,     // systemuser or team
+  kFile,      // FileType: the value is the file id; bytes live in the store's file tables
+  kImage,     // ImageType: the value is the image bytes (small images only, see data/files.h)
 };
 
 enum class DateBehavior : uint8_t { kUserLocal, kDateOnly, kTimeZoneIndependent };
@@ -66,8 +68,9 @@ struct Column {
   std::string description;
   Guid metadata_id;
   ColumnType type = ColumnType::kString;
-  int max_length = 0;  // string/memo
-  int precision = 0;   // decimal/double/money
+  int max_length = 0;   // string/memo
+  int precision = 0;    // decimal/double/money
+  int max_size_kb = 0;  // file/image: MaxSizeInKB, the largest file the column accepts
   std::optional<double> min_value, max_value;
   DateBehavior behavior = DateBehavior::kUserLocal;
   RequiredLevel required = RequiredLevel::kNone;
@@ -92,6 +95,7 @@ struct Column {
     return type == ColumnType::kLookup || type == ColumnType::kCustomer || type == ColumnType::kOwner;
   }
   bool IsPolymorphic() const { return type == ColumnType::kCustomer || type == ColumnType::kOwner; }
+  bool IsFileOrImage() const { return type == ColumnType::kFile || type == ColumnType::kImage; }
   bool IsChoiceLike() const {
     return type == ColumnType::kChoice || type == ColumnType::kState || type == ColumnType::kStatus;
   }

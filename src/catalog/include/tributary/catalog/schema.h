@@ -31,12 +31,13 @@ struct ColumnDef {
   std::string displayname;
   std::string description;
   std::string type;  // string, memo, integer, bigint, decimal, double, money, boolean, choice,
-                     // multichoice, datetime, uniqueidentifier, lookup, customer
+                     // multichoice, datetime, uniqueidentifier, lookup, customer, file, image
   std::string format;
   std::string behavior;  // userlocal | dateonly | timezoneindependent
   std::string required;  // none | recommended | applicationrequired | systemrequired
   std::optional<int> maxlength;
   std::optional<int> precision;
+  std::optional<int> max_size_kb;  // file/image
   std::optional<double> min, max;
   std::string target;        // lookup
   std::string relationship;  // lookup: relationship schema name

@@ -181,8 +181,11 @@ struct SqlFragment {
   std::string sql;
   std::vector<storage::SqlValue> params;
 };
-// Binds `expr` against `table` (alias `alias` in the SQL) and appends the SQL condition.
+// Binds `expr` against `table` (alias `alias` in the SQL) and appends the SQL condition. `now` is
+// the instant the relative date functions (Today, LastXDays, …) count from: pass the service
+// clock's time; without it the system clock is read.
 Status AppendFilterSql(const catalog::Catalog& cat, const catalog::Table& table, const Expr& expr,
-                       std::string_view alias, SqlFragment& out, const CallerContext* caller = nullptr);
+                       std::string_view alias, SqlFragment& out, const CallerContext* caller = nullptr,
+                       std::optional<Timestamp> now = std::nullopt);
 
 }  // namespace tributary::data

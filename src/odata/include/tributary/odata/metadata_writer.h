@@ -44,6 +44,12 @@ std::string WriteServiceDocument(TableList tables, std::string_view root);
 // target type; NavigationPropertyBinding is written only for targets in the list.
 std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations);
 std::string WriteCsdl(TableList tables, bool annotations);
+// The same with the given functions and actions (operations.h) in place of WhoAmI/RetrieveVersion:
+// one Function/Action element each (bound ones with the binding parameter first), a
+// "{Name}Response" complex type for those with response properties, and a FunctionImport/
+// ActionImport for unbound ones.
+struct OperationDef;
+std::string WriteCsdl(const catalog::Catalog& catalog, bool annotations, const std::vector<OperationDef>& operations);
 
 // GET EntityDefinitions:
 // {"@odata.context":"{root}$metadata#EntityDefinitions[(select)]","value":[…]}.

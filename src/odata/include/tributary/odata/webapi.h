@@ -8,6 +8,12 @@
 // `respond` is called exactly once.
 
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "tributary/base/json.h"
 
 #include "tributary/data/environment.h"
 #include "tributary/odata/http.h"
@@ -15,6 +21,9 @@
 namespace tributary::odata {
 
 struct WriteOutcome;  // webapi_internal.h
+struct OperationDef;  // operations.h
+struct Segment;       // uri_parser.h
+enum class OperationBinding : uint8_t;
 
 class WebApi {
  public:
@@ -46,7 +55,21 @@ class WebApi {
   // GET RetrieveTotalRecordCount(EntityNames=…), GET InitializeFrom(EntityMoniker=…,TargetEntityName=…,…).
   void UnboundFunction(CallPtr c, std::string_view name);
   // POST {set}/Microsoft.Dynamics.CRM.{CreateMultiple|UpdateMultiple|UpsertMultiple|DeleteMultiple}.
-  void BulkAction(CallPtr c, const catalog::Table& table, std::string_view action);
+  void BulkAction(CallPtr c, const catalog::Table& table, std::string_view action, const Json& body);
+
+  // Functions and actions (webapi_operations.cpp): built-ins registered at construction, custom
+  // APIs read from customapi rows when called.
+  struct OperationArgs;
+  struct Operation;
+  void RegisterOperations();
+  std::shared_ptr<const Operation> FindOperation(std::string_view name, OperationBinding binding,
+                                                 const catalog::Table* table, CallPtr c);
+  Result<std::optional<OperationDef>> LoadCustomApi(const Call& c, std::string_view name);
+  std::vector<OperationDef> OperationsForMetadata(const Call& c);
+  void Invoke(CallPtr c, const Operation& op, const Segment& seg, const catalog::Table* table,
+              std::optional<data::RecordKey> key);
+  void RunCustomApi(CallPtr c, const OperationArgs& a);
+  void QualifyLead(CallPtr c, const OperationArgs& a);
   // /set(key)/property, /set(key)/nav[/$ref|/$count|/$value], /set(key)/nav(key2)/$ref.
   void Member(CallPtr c, const catalog::Table& table, data::RecordKey key);
   // GET {set}?fetchXml=… (webapi_fetch.cpp).
@@ -67,6 +90,7 @@ class WebApi {
   void Hop(std::function<void()> fn) { post_(std::move(fn)); }
   data::Environment& env_;
   Post post_;
+  std::vector<std::shared_ptr<const Operation>> operations_;
 };
 
 }  // namespace tributary::odata
