@@ -394,6 +394,8 @@ Result<std::pair<std::string, const Column*>> OrderBySql(const catalog::Catalog&
   SqlFragment unused;
   Binder b(cat, unused, nullptr);
   ASSIGN_OR_RETURN(Operand op, b.Resolve(table, alias, path));
+  if (op.column->type == ColumnType::kImage)
+    return QueryError("The image column '" + op.column->logical_name + "' cannot be used to sort.");
   return std::make_pair(op.sql, op.column);
 }
 

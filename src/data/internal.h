@@ -42,7 +42,7 @@ Result<std::pair<std::string, const catalog::Column*>> OrderBySql(const catalog:
 
 // Checks $expand options against the catalog (names, nested $select/$filter/$orderby).
 Status ValidateExpand(const catalog::Catalog& cat, const catalog::Table& table, const std::vector<Expand>& expands,
-                      int depth);
+                      int depth, const CallerContext* caller = nullptr);
 // Applies `options.expand` to already-read rows.
 Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller,
                   std::vector<Entity>& rows, const std::vector<Expand>& expands, int depth,

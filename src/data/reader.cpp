@@ -220,6 +220,7 @@ std::optional<storage::SqlValue> DecodeValue(const Column& c, const std::string&
       return storage::SqlValue(d);
     }
     case ColumnType::kUniqueIdentifier:
+    case ColumnType::kFile:
     case ColumnType::kLookup:
     case ColumnType::kCustomer:
     case ColumnType::kOwner: {
@@ -387,7 +388,7 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
                            const CollectionQuery& q, const QueryOptions& options, const PageRequest& page,
                            std::optional<Timestamp> now) {
   const Table& table = *q.table;
-  RETURN_IF_ERROR(ValidateExpand(cat, table, options.expand, 0));
+  RETURN_IF_ERROR(ValidateExpand(cat, table, options.expand, 0, &caller));
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
   SqlFragment where = q.where;
   if (options.filter) {
@@ -478,7 +479,8 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
 
 // Checks $expand options against the catalog even when no row will be expanded, so a bad
 // option is an error whatever the data.
-Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std::vector<Expand>& expands, int depth) {
+Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std::vector<Expand>& expands, int depth,
+                      const CallerContext* caller) {
   if (depth > 10) return QueryError("$expand is nested too deeply.");
   if (expands.size() > 15) return QueryError("A query can have at most 15 $expand options.");
   for (const auto& ex : expands) {
@@ -490,9 +492,10 @@ Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std
     const Table& target = *nav->target;
     RETURN_IF_ERROR(PlanSelect(target, ex.options.select).status());
     SqlFragment scratch;
-    if (ex.options.filter) RETURN_IF_ERROR(AppendFilterSql(cat, target, *ex.options.filter, "t0", scratch));
+    if (ex.options.filter)
+      RETURN_IF_ERROR(AppendFilterSql(cat, target, *ex.options.filter, "t0", scratch, caller));
     for (const auto& ob : ex.options.orderby) RETURN_IF_ERROR(OrderBySql(cat, target, ob.path, "t0").status());
-    RETURN_IF_ERROR(ValidateExpand(cat, target, ex.options.expand, depth + 1));
+    RETURN_IF_ERROR(ValidateExpand(cat, target, ex.options.expand, depth + 1, caller));
   }
   return Status::Ok();
 }
@@ -575,7 +578,7 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
                                              const QueryOptions& options) {
   auto cat = catalog_.Get();
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
-  RETURN_IF_ERROR(ValidateExpand(*cat, table, options.expand, 0));
+  RETURN_IF_ERROR(ValidateExpand(*cat, table, options.expand, 0, &caller));
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
   SqlFragment where{k.where, k.params};
   const Timestamp now = clock_.Now();

@@ -35,6 +35,14 @@ Date DateOf(Timestamp t);
 
 // Days since epoch for a civil date (proleptic Gregorian).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
+// The civil date of a day number (the inverse of DaysFromCivil).
+struct Civil {
+  int64_t y;
+  unsigned m, d;
+};
+Civil CivilFromDays(int64_t z);
+// Days in month `m` (1–12) of year `y`.
+unsigned DaysInMonth(int64_t y, unsigned m);
 
 // The clock seam: production uses SystemClock; tests inject a manual clock.
 class Clock {
