@@ -318,13 +318,16 @@ Result<std::pair<PieceAccepted, std::optional<Guid>>> AppendPieceJob(storage::Co
   return Out{PieceAccepted{true, s.received, piece.total}, record};
 }
 
-// Runs `fn` as a write job and hands its value to `done` after the commit.
+// Runs `fn` in a transaction of the organization service and hands its value to `done` after the
+// commit. File changes and the record's new versionnumber/modifiedon/modifiedby (Touch) commit
+// together.
 template <typename T, typename Fn>
-void RunJob(storage::Engine& engine, Fn fn, Done<T> done) {
+void RunJob(OrganizationService& svc, const CallerContext& caller, Fn fn, Done<T> done) {
   auto result = std::make_shared<std::optional<T>>();
-  engine.Write(
-      [fn = std::move(fn), result](storage::Connection& c) -> Status {
-        Result<T> r = fn(c);
+  svc.Transact(
+      caller,
+      [fn = std::move(fn), result](WriteScope& s) -> Status {
+        Result<T> r = fn(s);
         if (!r.ok()) return r.status();
         *result = std::move(r).value();
         return Status::Ok();
@@ -337,18 +340,14 @@ void RunJob(storage::Engine& engine, Fn fn, Done<T> done) {
       });
 }
 
-// Runs the empty update that moves the record's versionnumber, modifiedon and modifiedby after a
-// file change. The file job cannot reach the row-version counter (it belongs to the organization
-// service's writer), so the update follows it as a job of its own; in Dataverse the file id is a
-// column of the row and the change moves its version the same way.
-void TouchRecord(OrganizationService& svc, const CallerContext& caller, const Table& table, const Guid& record,
-                 std::function<void(Status)> done) {
+// An empty update of the record: it moves versionnumber, modifiedon and modifiedby, as a file
+// change does in Dataverse (the file id is a column of the row).
+Status Touch(WriteScope& s, const Table& table, const Guid& record) {
   EntityInput in;
   in.table = &table;
   RecordKey key;
   key.id = record;
-  svc.Upsert(caller, std::move(in), std::move(key), UpsertMode::kUpdateOnly, std::nullopt,
-             [done = std::move(done)](Result<WriteResult> r) { done(r.status()); });
+  return s.Upsert(in, key, UpsertMode::kUpdateOnly, std::nullopt).status();
 }
 
 }  // namespace
@@ -378,9 +377,10 @@ void FileStore::Upload(const CallerContext& caller, const Table& table, const Co
                        Done<FileInfo> done) {
   Timestamp now = clock_.Now();
   RunJob<FileInfo>(
-      svc_.engine(),
+      svc_, caller,
       [&table, &column, key = std::move(key), name = std::move(file_name), mime = std::move(mime_type), bytes,
-       now](storage::Connection& c) -> Result<FileInfo> {
+       now](WriteScope& s) -> Result<FileInfo> {
+        storage::Connection& c = s.connection();
         RETURN_IF_ERROR(CheckColumn(table, column));
         RETURN_IF_ERROR(CheckFileName(name));
         std::string_view data = bytes ? std::string_view(*bytes) : std::string_view();
@@ -396,26 +396,20 @@ void FileStore::Upload(const CallerContext& caller, const Table& table, const Co
         }
         RETURN_IF_ERROR(StoreChunks(c, info.file_id, 0, data));
         RETURN_IF_ERROR(Attach(c, table, column, info, data));
+        RETURN_IF_ERROR(Touch(s, table, record));
         return info;
       },
-      Done<FileInfo>([&svc = svc_, caller, &table, done = std::move(done)](Result<FileInfo> r) {
-        if (!r.ok()) return done(std::move(r));
-        FileInfo info = std::move(r).value();
-        Guid record = info.record_id;
-        TouchRecord(svc, caller, table, record, [info = std::move(info), done](Status s) {
-          if (!s.ok()) return done(std::move(s));
-          done(info);
-        });
-      }));
+      std::move(done));
 }
 
-void FileStore::BeginUpload(const CallerContext&, const Table& table, const Column& column, RecordKey key,
+void FileStore::BeginUpload(const CallerContext& caller, const Table& table, const Column& column, RecordKey key,
                             std::string file_name, std::string mime_type, Done<UploadStarted> done) {
   Timestamp now = clock_.Now();
   RunJob<UploadStarted>(
-      svc_.engine(),
+      svc_, caller,
       [&table, &column, key = std::move(key), name = std::move(file_name), mime = std::move(mime_type),
-       now](storage::Connection& c) -> Result<UploadStarted> {
+       now](WriteScope& s) -> Result<UploadStarted> {
+        storage::Connection& c = s.connection();
         RETURN_IF_ERROR(CheckColumn(table, column));
         RETURN_IF_ERROR(CheckFileName(name));
         RETURN_IF_ERROR(CleanExpiredSessions(c, now));
@@ -444,45 +438,34 @@ void FileStore::AppendPiece(const CallerContext& caller, const Table& table, con
                             std::string token, UploadPiece piece, Done<PieceAccepted> done) {
   using Out = std::pair<PieceAccepted, std::optional<Guid>>;
   Timestamp now = clock_.Now();
-  RunJob<Out>(
-      svc_.engine(),
+  RunJob<PieceAccepted>(
+      svc_, caller,
       [&table, &column, key = std::move(key), token = std::move(token), piece = std::move(piece),
-       now](storage::Connection& c) -> Result<Out> {
+       now](WriteScope& s) -> Result<PieceAccepted> {
         RETURN_IF_ERROR(CheckColumn(table, column));
-        return AppendPieceJob(c, table, column, key, token, piece, now);
+        ASSIGN_OR_RETURN(Out out, AppendPieceJob(s.connection(), table, column, key, token, piece, now));
+        if (out.second) RETURN_IF_ERROR(Touch(s, table, *out.second));
+        return out.first;
       },
-      Done<Out>([&svc = svc_, caller, &table, done = std::move(done)](Result<Out> r) {
-        if (!r.ok()) return done(r.status());
-        auto [accepted, completed_record] = std::move(r).value();
-        if (!completed_record) return done(accepted);
-        TouchRecord(svc, caller, table, *completed_record, [accepted, done](Status s) {
-          if (!s.ok()) return done(std::move(s));
-          done(accepted);
-        });
-      }));
+      std::move(done));
 }
 
 void FileStore::Delete(const CallerContext& caller, const Table& table, const Column& column, RecordKey key,
                        Done<bool> done) {
-  using Out = std::pair<Guid, bool>;
-  RunJob<Out>(
-      svc_.engine(),
-      [&table, &column, key = std::move(key)](storage::Connection& c) -> Result<Out> {
+  RunJob<bool>(
+      svc_, caller,
+      [&table, &column, key = std::move(key)](WriteScope& s) -> Result<bool> {
+        storage::Connection& c = s.connection();
         RETURN_IF_ERROR(CheckColumn(table, column));
         ASSIGN_OR_RETURN(Guid record, FindRecord(c, table, key));
         ASSIGN_OR_RETURN(bool existed, RemoveFile(c, table, column, record));
-        if (existed) RETURN_IF_ERROR(SetRecordColumns(c, table, column, record, nullptr, {}));
-        return Out{record, existed};
+        if (existed) {
+          RETURN_IF_ERROR(SetRecordColumns(c, table, column, record, nullptr, {}));
+          RETURN_IF_ERROR(Touch(s, table, record));
+        }
+        return existed;
       },
-      Done<Out>([&svc = svc_, caller, &table, done = std::move(done)](Result<Out> r) {
-        if (!r.ok()) return done(r.status());
-        auto [record, existed] = *r;
-        if (!existed) return done(false);
-        TouchRecord(svc, caller, table, record, [done](Status s) {
-          if (!s.ok()) return done(std::move(s));
-          done(true);
-        });
-      }));
+      std::move(done));
 }
 
 Result<FileInfo> FileStore::Read(const Table& table, const Column& column, const RecordKey& key,

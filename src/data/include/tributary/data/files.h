@@ -14,8 +14,8 @@
 //                <col>id          the image's file id
 //                <col>_timestamp  upload time, milliseconds since 1970
 //                <col>_url        "/api/data/v9.2/{set}({id})/{col}/$value?size=full"
-// The record's versionnumber, modifiedon and modifiedby change with every upload and delete (a
-// second, empty update right after the file job commits; see FileStore).
+// The record's versionnumber, modifiedon and modifiedby change with every upload and delete, in
+// the same transaction as the file change.
 //
 // Bytes are stored in chunks of at most kFileChunkBytes keyed by their byte offset, so a ranged
 // read touches only the chunks it needs. Large uploads arrive in pieces through an upload session
