@@ -8,7 +8,7 @@
 namespace tributary::odata {
 namespace {
 
-Status Bad(const std::string& msg) { return QueryError("Invalid $apply: " + msg); }
+Status Bad(const std::string& msg) { return QueryError("Invalid $apply: " + PrintableText(msg, 400)); }
 
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }

@@ -63,46 +63,8 @@ std::vector<std::string> SplitPath(std::string_view s) {
   return out;
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
-  unsigned b0 = byte(i);
-  size_t n = b0 >= 0xC2 && b0 <= 0xDF ? 2 : b0 >= 0xE0 && b0 <= 0xEF ? 3 : b0 >= 0xF0 && b0 <= 0xF4 ? 4 : 0;
-  if (n == 0) return 0;
-  unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte (no overlongs or surrogates)
-  if (b0 == 0xE0) lo = 0xA0;
-  if (b0 == 0xED) hi = 0x9F;
-  if (b0 == 0xF0) lo = 0x90;
-  if (b0 == 0xF4) hi = 0x8F;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-// Quotes user text for a message: control characters and invalid UTF-8 become '?', and long text
-// is shortened, so that messages are always valid UTF-8 of bounded length.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMax = 60;
-  std::string out = "'";
-  size_t i = 0;
-  while (i < s.size() && i < kMax) {
-    unsigned char u = static_cast<unsigned char>(s[i]);
-    if (u < 0x80) {
-      out.push_back(u < 0x20 || u == 0x7f ? '?' : s[i]);
-      ++i;
-    } else if (size_t n = Utf8SequenceLength(s, i); n != 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out.push_back('?');
-      ++i;
-    }
-  }
-  if (i < s.size()) out.append("...");
-  out.push_back('\'');
-  return out;
-}
+// Quotes user text for a message (PrintableText: valid UTF-8 of bounded length).
+std::string Quote(std::string_view s) { return "'" + PrintableText(s, 60) + "'"; }
 
 std::string DescribeChar(char c) {
   unsigned char u = static_cast<unsigned char>(c);

@@ -21,6 +21,12 @@ bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string PercentEncode(std::string_view in);
 
+// Length of the valid UTF-8 sequence starting at s[i] (2–4), or 0 when none starts there
+// (ASCII included: callers handle bytes < 0x80 themselves).
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+// User text made safe for a message: control characters and invalid UTF-8 become '?', and text
+// longer than `max_bytes` is cut (at a character boundary) and ends in "...".
+std::string PrintableText(std::string_view s, size_t max_bytes = 200);
 // Appends the UTF-8 encoding of code point `cp` (≤ U+10FFFF).
 void AppendUtf8(std::string& out, uint32_t cp);
 
