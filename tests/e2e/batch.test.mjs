@@ -171,6 +171,20 @@ describe("$batch through dynamics-web-api executeBatch", () => {
     assert.equal((await accountsWithTag(tag)).length, 2);
   });
 
+  it("answers a long FetchXML that dynamics-web-api wraps in a $batch GET", async () => {
+    const tag = uniqueTag("long");
+    const id = await server.createOne("accounts", { name: `${tag}-hit` });
+    // > 2,000 characters of URL: DWA sends it as POST $batch with one GET part.
+    const values = Array.from({ length: 60 }, () => `<value>${randomUUID()}</value>`).join("");
+    const fetchXml = `<fetch><entity name="account"><attribute name="name"/><filter type="or">` +
+      `<condition attribute="accountid" operator="in">${values}<value>${id}</value></condition>` +
+      `<condition attribute="name" operator="eq" value="${tag}-none"/></filter></entity></fetch>`;
+    assert.ok(encodeURIComponent(fetchXml).length > 2000);
+    const r = await dwa.fetch({ collection: "accounts", fetchXml });
+    assert.equal(r.value.length, 1);
+    assert.equal(r.value[0].name, `${tag}-hit`);
+  });
+
   it("associates and deletes inside a change set", async () => {
     const tag = uniqueTag("dwaref");
     const account = await server.createOne("accounts", { name: `${tag}-acc` });
