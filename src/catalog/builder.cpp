@@ -1,6 +1,7 @@
 // CatalogBuilder: validates schema documents and builds immutable catalog snapshots.
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "tributary/base/strings.h"
@@ -15,12 +16,6 @@ bool IsIdentifier(std::string_view s) {
   for (char c : s)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
   return true;
-}
-
-std::string Capitalized(std::string_view s) {
-  std::string out(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
-  return out;
 }
 
 // Display name from a logical name: "new_project_phase" → "Project Phase".
@@ -61,16 +56,43 @@ std::optional<ColumnType> ParseType(std::string_view t) {
 
 struct Errors {
   std::vector<std::string> list;
+  // The first coded problem (a drop blocked by dependencies or of a system component) decides the
+  // status code and platform error number of the whole list.
+  Code code = Code::kInvalidArgument;
+  uint32_t error_code = 0;
   void Add(const std::string& path, const std::string& msg) { list.push_back(path + ": " + msg); }
+  void AddCoded(const std::string& path, const std::string& msg, Code c, uint32_t e) {
+    if (error_code == 0) {
+      code = c;
+      error_code = e;
+    }
+    Add(path, msg);
+  }
   Status ToStatus() const {
     std::string out;
     for (const auto& l : list) {
       if (!out.empty()) out += "\n";
       out += l;
     }
-    return InvalidArgument(out);
+    return Status(code, out, error_code ? error_code : err::kInvalidArgument);
   }
 };
+
+// The relationship names a lookup or customer column carries: target table → relationship name.
+std::vector<std::pair<std::string, std::string>> LookupRelationships(const std::string& table, const ColumnDef& cd) {
+  if (cd.type == "lookup")
+    return {{cd.target, cd.relationship.empty() ? cd.target + "_" + table + "_" + cd.name : cd.relationship}};
+  if (cd.type == "customer") {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const char* target : {"account", "contact"}) {
+      auto it = cd.relationships.find(target);
+      out.emplace_back(target,
+                       it != cd.relationships.end() ? it->second : table + "_" + cd.name + "_" + std::string(target));
+    }
+    return out;
+  }
+  return {};
+}
 
 std::shared_ptr<OptionSet> MakeOptionSet(const std::string& name, const std::vector<OptionDef>& defs, bool global) {
   auto os = std::make_shared<OptionSet>();
@@ -79,6 +101,23 @@ std::shared_ptr<OptionSet> MakeOptionSet(const std::string& name, const std::vec
   os->is_global = global;
   for (const auto& d : defs) os->options.push_back(Option{d.value, d.label, -1});
   return os;
+}
+
+std::shared_ptr<OptionSet> MakeGlobalChoice(const ChoiceDef& c) {
+  auto os = MakeOptionSet(c.name, c.options, true);
+  os->display_name = c.displayname;
+  return os;
+}
+
+// The primary name column a custom table gets when its document names none: "{prefix}_name".
+ColumnDef DefaultPrimaryName(const TableDef& d) {
+  auto pos = d.name.find('_');
+  ColumnDef pn;
+  pn.name = (pos == std::string::npos ? d.name : d.name.substr(0, pos)) + "_name";
+  pn.type = "string";
+  pn.maxlength = 100;
+  pn.path = d.path + ".primaryname";
+  return pn;
 }
 
 std::vector<StateDef> DefaultStates() {
@@ -96,8 +135,7 @@ class CatalogAssembler {
   Result<CatalogPtr> Run(int64_t version, Catalog* cat) {
     cat_ = cat;
     cat_->version_ = version;
-    for (const auto& c : choice_defs_) cat_->choices_[c.name] = MakeOptionSet(c.name, c.options, true);
-    int custom_otc = 10000;
+    for (const auto& c : choice_defs_) cat_->choices_[c.name] = MakeGlobalChoice(c);
     for (const auto& d : defs_) {
       auto t = std::make_unique<Table>();
       t->logical_name = d.name;
@@ -109,7 +147,12 @@ class CatalogAssembler {
       t->display_collection_name = d.displaycollectionname.empty() ? t->display_name + "s" : d.displaycollectionname;
       t->description = d.description;
       t->metadata_id = NameGuid("table:" + d.name);
-      t->object_type_code = custom ? custom_otc++ : d.objecttypecode;
+      if (custom) {
+        auto otc = custom_otc_.find(d.name);
+        t->object_type_code = otc != custom_otc_.end() ? otc->second : 0;
+      } else {
+        t->object_type_code = d.objecttypecode;
+      }
       t->ownership = d.ownership == "organization" ? Ownership::kOrganization
                      : d.ownership == "none"       ? Ownership::kNone
                                                    : Ownership::kUser;
@@ -212,14 +255,7 @@ class CatalogAssembler {
       pn.indexed = true;
       t.primary_name = pn.logical_name;
     } else if (custom) {
-      auto pos = d.name.find('_');
-      std::string prefix = pos == std::string::npos ? d.name : d.name.substr(0, pos);
-      ColumnDef pn;
-      pn.name = prefix + "_name";
-      pn.type = "string";
-      pn.maxlength = 100;
-      pn.path = d.path + ".primaryname";
-      Column& c = UserColumn(d, t, pn);
+      Column& c = UserColumn(d, t, DefaultPrimaryName(d));
       c.is_primary_name = true;
       c.indexed = true;
       t.primary_name = c.logical_name;
@@ -354,6 +390,7 @@ class CatalogAssembler {
       errors_.Add(cd.path + ".required", "must be none, recommended or applicationrequired");
     c.min_value = cd.min;
     c.max_value = cd.max;
+    if (cd.min && cd.max && *cd.min > *cd.max) errors_.Add(cd.path + ".min", "must not be greater than max");
     if (cd.max_size_kb && !c.IsFileOrImage())
       errors_.Add(cd.path + ".max_size_kb", "applies to file and image columns only");
     switch (*type) {
@@ -423,7 +460,7 @@ class CatalogAssembler {
         }
         c.targets = {cd.target};
         CascadeDelete od = OnDelete(cd);
-        std::string rel = cd.relationship.empty() ? cd.target + "_" + t.logical_name + "_" + cd.name : cd.relationship;
+        std::string rel = LookupRelationships(t.logical_name, cd).front().second;
         Lookup1N(t, c, cd.target, rel, cd.nav.empty() ? cd.name : cd.nav, od, c.is_custom || t.is_custom);
         break;
       }
@@ -442,11 +479,8 @@ class CatalogAssembler {
       }
       case ColumnType::kCustomer: {
         c.targets = {"account", "contact"};
-        for (const auto& target : c.targets) {
-          auto it = cd.relationships.find(target);
-          std::string rel = it != cd.relationships.end() ? it->second : t.logical_name + "_" + cd.name + "_" + target;
+        for (const auto& [target, rel] : LookupRelationships(t.logical_name, cd))
           Lookup1N(t, c, target, rel, cd.name + "_" + target, OnDelete(cd), c.is_custom || t.is_custom);
-        }
         break;
       }
       default:
@@ -494,7 +528,8 @@ class CatalogAssembler {
     rel->intersect_entity = iname;
     rel->entity1_attribute = a1;
     rel->entity2_attribute = a2;
-    it.keys.push_back(Key{iname + "_pair", iname + "_pair", NameGuid("key:" + iname + "_pair"), {a1, a2}});
+    it.keys.push_back(
+        Key{iname + "_pair", iname + "_pair", NameGuid("key:" + iname + "_pair"), {a1, a2}, iname + "_pair"});
     cat_->relationships_.push_back(std::move(rel));
   }
 
@@ -515,7 +550,8 @@ class CatalogAssembler {
           errors_.Add(kd.path + ".columns", "column '" + cn + "' has a type that cannot be part of a key");
       }
       t.keys.push_back(Key{kd.name, kd.schemaname.empty() ? kd.name : kd.schemaname,
-                           NameGuid("key:" + t.logical_name + "." + kd.name), kd.columns});
+                           NameGuid("key:" + t.logical_name + "." + kd.name), kd.columns,
+                           kd.displayname.empty() ? kd.schemaname.empty() ? kd.name : kd.schemaname : kd.displayname});
     }
     if (t.keys.size() > 10) errors_.Add(d.path + ".keys", "a table has at most 10 alternate keys");
   }
@@ -560,6 +596,7 @@ class CatalogAssembler {
 
  public:
   std::set<std::string> custom_names_;  // "table.column" of columns added by non-standard documents
+  std::map<std::string, int> custom_otc_;
   Errors errors_;
 
  private:
@@ -596,99 +633,471 @@ Guid NameGuid(std::string_view name) {
   return Guid(b);
 }
 
-Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
-  Errors errors;
-  std::string prefix = doc.prefix.empty() ? "" : doc.prefix + "_";
-  if (!standard) {
+namespace {
+
+TableDef* FindTableDef(std::vector<TableDef>& tables, std::string_view name) {
+  for (auto& t : tables)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+// A column declared in a document (the primary name included); null for generated columns.
+ColumnDef* FindColumnDef(TableDef& t, std::string_view name) {
+  if (t.primaryname && t.primaryname->name == name) return &*t.primaryname;
+  for (auto& c : t.columns)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += sep;
+    out += i;
+  }
+  return out;
+}
+
+// Dataverse's CannotDeleteInUseComponent message, with the dependents named.
+std::string InUseMessage(const std::string& component, const Guid& id, const std::vector<std::string>& dependents) {
+  return "The " + component + "(" + id.ToString() + ") component cannot be deleted because it is referenced by " +
+         std::to_string(dependents.size()) + " other component" + (dependents.size() == 1 ? "" : "s") + ": " +
+         Join(dependents, "; ") + ".";
+}
+
+std::string SystemMessage(const std::string& what, const std::string& name, const Guid& id) {
+  return "The 'Delete' operation on the " + what + " " + name + "(" + id.ToString() +
+         ") is not allowed: it is a system component. Only custom components can be deleted.";
+}
+
+bool ValidOnDelete(const std::string& v) { return v == "removelink" || v == "cascade" || v == "restrict"; }
+
+void CheckOptionValues(Errors& errors, const std::vector<OptionDef>& options, const std::string& path) {
+  std::set<int> seen;
+  for (const auto& o : options)
+    if (!seen.insert(o.value).second) errors.Add(path, "the value " + std::to_string(o.value) + " is used twice");
+  if (options.empty()) errors.Add(path, "a choice needs options");
+}
+
+}  // namespace
+
+// One Apply in progress: a copy of the builder (`next`) that the document's sections change in
+// order, and the problems found. Apply keeps `next` only when everything validated.
+struct CatalogBuilder::Merge {
+  Merge(const CatalogBuilder& current, const SchemaDoc& doc, bool standard)
+      : doc(doc),
+        standard(standard),
+        prefix(doc.prefix.empty() ? "" : doc.prefix + "_"),
+        next(current),
+        tables(next.tables_),
+        choices(next.choices_),
+        rels(next.relationships_),
+        custom_columns(next.custom_columns_) {}
+
+  void CheckPrefix() {
+    // The prefix names what a document adds; a document that only drops or updates needs none.
+    bool adds = !doc.choices.empty() || !doc.tables.empty() || !doc.relationships.empty();
+    if (standard || (!adds && doc.prefix.empty())) return;
     if (doc.prefix.empty())
       errors.Add("publisher.prefix", "a publisher prefix is required (for example 'new')");
     else if (!IsIdentifier(doc.prefix) || doc.prefix.size() < 2 || doc.prefix.size() > 8 ||
              doc.prefix.find('_') != std::string::npos)
       errors.Add("publisher.prefix", "must be 2–8 lowercase letters or digits, starting with a letter");
   }
-  auto custom_name = [&](const std::string& name) { return standard || name.rfind(prefix, 0) == 0; };
 
-  std::vector<TableDef> tables = tables_;
-  std::vector<ChoiceDef> choices = choices_;
-  std::vector<RelationshipDef> rels = relationships_;
-  std::set<std::string> custom_columns = custom_columns_;
-
-  for (const auto& c : doc.choices) {
-    if (!custom_name(c.name))
-      errors.Add(c.path + ".name", "'" + c.name + "' must start with the prefix '" + prefix + "'");
-    if (!IsIdentifier(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' is not a valid name");
-    if (c.options.empty()) errors.Add(c.path + ".options", "a choice needs options");
-    auto it = std::find_if(choices.begin(), choices.end(), [&](const ChoiceDef& x) { return x.name == c.name; });
-    if (it == choices.end()) choices.push_back(c);
+  // Resolves the `drop` section against `cat` (the catalog before the document): system components
+  // and columns that cannot go are refused; a 1:N relationship becomes its lookup column.
+  void ResolveDrops(const Catalog& cat) {
+    for (const auto& r : doc.drop.tables) {
+      const Table* t = cat.FindTable(r.name);
+      if (!t) continue;  // already gone: drops are idempotent like the rest of a document
+      if (t->is_intersect) {
+        errors.Add(r.path, "'" + r.name + "' is the intersect table of an N:N relationship; drop the relationship");
+        continue;
+      }
+      if (next.standard_.count("table:" + r.name)) {
+        errors.AddCoded(r.path, SystemMessage("table", r.name, t->metadata_id), Code::kPermissionDenied,
+                        kErrSystemComponent);
+        continue;
+      }
+      drop_tables.insert(r.name);
+    }
+    for (const auto& r : doc.drop.columns) DropColumn(cat, r.path, r.table, r.name);
+    for (const auto& r : doc.drop.relationships) {
+      const Relationship* rel = cat.FindRelationship(r.name);
+      if (!rel) continue;
+      if (rel->type == RelationshipType::kManyToMany) {
+        if (next.standard_.count("relationship:" + rel->schema_name)) {
+          errors.AddCoded(r.path, SystemMessage("relationship", rel->schema_name, rel->metadata_id),
+                          Code::kPermissionDenied, kErrSystemComponent);
+          continue;
+        }
+        drop_rels.insert(rel->schema_name);
+        continue;
+      }
+      // 1:N: the relationship lives and dies with its lookup column.
+      TableDef* td = FindTableDef(tables, rel->referencing_entity);
+      const ColumnDef* cd = td ? FindColumnDef(*td, rel->referencing_attribute) : nullptr;
+      if (cd && cd->type == "customer" && IsCustomColumn(td->name, cd->name)) {
+        errors.Add(r.path, "'" + rel->schema_name + "' is one of the relationships of the customer column " + td->name +
+                               "." + cd->name + "; delete the column");
+        continue;
+      }
+      if (!cd || !IsCustomColumn(rel->referencing_entity, rel->referencing_attribute)) {
+        errors.AddCoded(r.path, SystemMessage("relationship", rel->schema_name, rel->metadata_id),
+                        Code::kPermissionDenied, kErrSystemComponent);
+        continue;
+      }
+      DropColumn(cat, r.path, rel->referencing_entity, rel->referencing_attribute);
+    }
+    for (const auto& r : doc.drop.keys) {
+      const Table* t = cat.FindTable(r.table);
+      const Key* k = t ? t->FindKey(r.name) : nullptr;
+      if (!k) continue;
+      TableDef* td = FindTableDef(tables, r.table);
+      bool declared =
+          td && std::any_of(td->keys.begin(), td->keys.end(), [&](const KeyDef& x) { return x.name == r.name; });
+      if (!declared || next.standard_.count("key:" + r.table + "." + r.name)) {
+        errors.AddCoded(r.path, SystemMessage("key", r.table + "." + r.name, k->metadata_id), Code::kPermissionDenied,
+                        kErrSystemComponent);
+        continue;
+      }
+      drop_keys.insert(r.table + "." + r.name);
+    }
+    for (const auto& r : doc.drop.choices) {
+      const OptionSet* os = cat.FindGlobalChoice(r.name);
+      if (!os) continue;
+      if (next.standard_.count("choice:" + r.name)) {
+        errors.AddCoded(r.path, SystemMessage("choice", r.name, os->metadata_id), Code::kPermissionDenied,
+                        kErrSystemComponent);
+        continue;
+      }
+      drop_choices.insert(r.name);
+    }
   }
-  for (const auto& td : doc.tables) {
-    auto it = std::find_if(tables.begin(), tables.end(), [&](const TableDef& x) { return x.name == td.name; });
-    if (it == tables.end()) {
-      if (!IsIdentifier(td.name)) {
-        errors.Add(td.path + ".name", "'" + td.name + "' is not a valid logical name (lowercase letters, digits, _)");
+
+  // Refuses drops of what other components, not dropped by this document too, still use.
+  void CheckDependencies() {
+    for (const auto& r : doc.drop.tables) {
+      if (!drop_tables.count(r.name)) continue;
+      std::vector<std::string> deps;
+      for (const auto& td : tables) {
+        if (td.name == r.name || drop_tables.count(td.name)) continue;
+        for (const auto& cd : td.columns)
+          for (const auto& [target, rel] : LookupRelationships(td.name, cd))
+            if (target == r.name && !ColumnDropped(td.name, cd.name))
+              deps.push_back("lookup column " + td.name + "." + cd.name + " (relationship " + rel + ")");
+      }
+      for (const auto& rd : rels) {
+        if (drop_rels.count(rd.name) || (rd.entity1 != r.name && rd.entity2 != r.name)) continue;
+        const std::string& other = rd.entity1 == r.name ? rd.entity2 : rd.entity1;
+        if (other != r.name && !drop_tables.count(other)) deps.push_back("N:N relationship " + rd.name);
+      }
+      if (!deps.empty())
+        errors.AddCoded(r.path, InUseMessage(r.name, NameGuid("table:" + r.name), deps), Code::kInvalidArgument,
+                        kErrComponentInUse);
+    }
+    for (const auto& [dc, path] : drop_columns) {
+      auto dot = dc.find('.');
+      std::string table = dc.substr(0, dot), column = dc.substr(dot + 1);
+      TableDef* td = FindTableDef(tables, table);
+      if (drop_tables.count(table)) continue;
+      std::vector<std::string> deps;
+      for (const auto& kd : td->keys)
+        if (!drop_keys.count(table + "." + kd.name) &&
+            std::find(kd.columns.begin(), kd.columns.end(), column) != kd.columns.end())
+          deps.push_back("alternate key " + table + "." + kd.name);
+      if (!deps.empty())
+        errors.AddCoded(path, InUseMessage(dc, NameGuid("column:" + dc), deps), Code::kInvalidArgument,
+                        kErrComponentInUse);
+    }
+    for (const auto& r : doc.drop.choices) {
+      if (!drop_choices.count(r.name)) continue;
+      std::vector<std::string> deps;
+      for (const auto& td : tables)
+        for (const auto& cd : td.columns)
+          if (cd.choices == r.name && !ColumnDropped(td.name, cd.name)) deps.push_back(td.name + "." + cd.name);
+      if (!deps.empty())
+        errors.AddCoded(r.path,
+                        "This option set cannot be deleted. The current set of columns that reference the choice '" +
+                            r.name + "' are: " + Join(deps, ", ") +
+                            ". These references must be removed before the choice can be deleted.",
+                        Code::kInvalidArgument, kErrOptionSetInUse);
+    }
+  }
+
+  void RemoveDropped() {
+    std::erase_if(tables, [&](const TableDef& t) { return drop_tables.count(t.name) > 0; });
+    std::erase_if(custom_columns, [&](const std::string& tc) { return drop_tables.count(tc.substr(0, tc.find('.'))); });
+    std::erase_if(rels, [&](const RelationshipDef& r) {
+      return drop_rels.count(r.name) || drop_tables.count(r.entity1) || drop_tables.count(r.entity2);
+    });
+    for (auto& td : tables) {
+      std::erase_if(td.columns, [&](const ColumnDef& c) { return drop_columns.count(td.name + "." + c.name) > 0; });
+      std::erase_if(td.keys, [&](const KeyDef& k) { return drop_keys.count(td.name + "." + k.name) > 0; });
+    }
+    for (const auto& [dc, path] : drop_columns) custom_columns.erase(dc);
+    std::erase_if(choices, [&](const ChoiceDef& c) { return drop_choices.count(c.name) > 0; });
+  }
+
+  // Applies the `update` section; `cat` is the catalog before the document.
+  void Updates(const Catalog& cat) {
+    for (const auto& tu : doc.update.tables) {
+      TableDef* td = FindTableDef(tables, tu.name);
+      if (!td) {
+        errors.Add(tu.path + ".name", "no table named '" + tu.name + "'");
         continue;
       }
-      if (!custom_name(td.name)) {
-        errors.Add(td.path + ".name", "'" + td.name + "' must start with the prefix '" + prefix + "'");
+      if (tu.displayname) td->displayname = *tu.displayname;
+      if (tu.displaycollectionname) td->displaycollectionname = *tu.displaycollectionname;
+      if (tu.description) td->description = *tu.description;
+      if (tu.changetracking) td->changetracking = *tu.changetracking;
+      const Table* t = cat.FindTable(tu.name);
+      for (const auto& cu : tu.columns) {
+        ColumnDef* cd = FindColumnDef(*td, cu.name);
+        if (!cd && !td->primaryname && !next.standard_.count("table:" + td->name) &&
+            DefaultPrimaryName(*td).name == cu.name) {
+          td->primaryname = DefaultPrimaryName(*td);  // the generated primary name, now declared
+          cd = &*td->primaryname;
+        }
+        if (!cd) {
+          if (t && t->FindColumn(cu.name))
+            errors.Add(cu.path + ".name",
+                       "'" + cu.name + "' is a system column of '" + tu.name + "' and cannot be changed");
+          else
+            errors.Add(cu.path + ".name", "table '" + tu.name + "' has no column '" + cu.name + "'");
+          continue;
+        }
+        const std::string& ty = cd->type;
+        auto only = [&](bool ok, const char* field, const char* types) {
+          if (!ok) errors.Add(cu.path + "." + field, std::string("applies to ") + types + " columns only");
+          return ok;
+        };
+        bool numeric = ty == "integer" || ty == "decimal" || ty == "double" || ty == "money";
+        if (cu.displayname) cd->displayname = *cu.displayname;
+        if (cu.description) cd->description = *cu.description;
+        if (cu.required) cd->required = *cu.required;
+        if (cu.indexed) cd->indexed = *cu.indexed;
+        if (cu.format && only(ty == "string", "format", "string")) cd->format = *cu.format;
+        if (cu.maxlength && only(ty == "string" || ty == "memo", "maxlength", "string and memo"))
+          cd->maxlength = cu.maxlength;
+        if (cu.precision &&
+            only(ty == "decimal" || ty == "double" || ty == "money", "precision", "decimal, double and money"))
+          cd->precision = cu.precision;
+        if (cu.min && only(numeric, "min", "integer, decimal, double and money")) cd->min = cu.min;
+        if (cu.max && only(numeric, "max", "integer, decimal, double and money")) cd->max = cu.max;
+        if (cu.max_size_kb && only(ty == "file" || ty == "image", "max_size_kb", "file and image"))
+          cd->max_size_kb = cu.max_size_kb;
+        if (cu.default_bool && only(ty == "boolean", "default", "boolean")) cd->default_bool = cu.default_bool;
+        if (cu.truelabel && only(ty == "boolean", "truelabel", "boolean")) cd->truelabel = *cu.truelabel;
+        if (cu.falselabel && only(ty == "boolean", "falselabel", "boolean")) cd->falselabel = *cu.falselabel;
+        if (cu.options && only(ty == "choice" || ty == "multichoice", "options", "choice and multichoice")) {
+          if (!cd->choices.empty()) {
+            errors.Add(cu.path + ".options", "column '" + cu.name + "' uses the global choice '" + cd->choices +
+                                                 "'; update the choice instead");
+          } else {
+            CheckOptionValues(errors, *cu.options, cu.path + ".options");
+            cd->options = *cu.options;
+          }
+        }
+        cd->path = cu.path;  // later build errors point at the update
+      }
+    }
+    for (const auto& chu : doc.update.choices) {
+      auto it = std::find_if(choices.begin(), choices.end(), [&](const ChoiceDef& c) { return c.name == chu.name; });
+      if (it == choices.end()) {
+        errors.Add(chu.path + ".name", "no global choice named '" + chu.name + "'");
         continue;
       }
-      if (!td.ownership.empty() && td.ownership != "user" && td.ownership != "organization" && td.ownership != "none")
-        errors.Add(td.path + ".ownership", "must be user or organization");
-      TableDef copy = td;
-      if (!standard) copy.objecttypecode = 0;
-      for (const auto& c : copy.columns) custom_columns.insert(td.name + "." + c.name);
-      if (copy.primaryname) custom_columns.insert(td.name + "." + copy.primaryname->name);
-      tables.push_back(std::move(copy));
-    } else {
-      for (const auto& cd : td.columns) {
-        auto ci =
-            std::find_if(it->columns.begin(), it->columns.end(), [&](const ColumnDef& x) { return x.name == cd.name; });
-        if (it->primaryname && it->primaryname->name == cd.name) {
-          if (cd.type != "string") errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type 'string'");
-          continue;
-        }
-        if (ci != it->columns.end()) {
-          if (ci->type != cd.type)
-            errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type '" + ci->type + "'");
-          continue;
-        }
-        if (!custom_name(cd.name)) {
-          errors.Add(cd.path + ".name", "'" + cd.name + "' must start with the prefix '" + prefix + "'");
-          continue;
-        }
-        custom_columns.insert(td.name + "." + cd.name);
-        it->columns.push_back(cd);
+      if (chu.displayname) it->displayname = *chu.displayname;
+      if (chu.options) {
+        CheckOptionValues(errors, *chu.options, chu.path + ".options");
+        it->options = *chu.options;
       }
-      for (const auto& kd : td.keys) {
-        auto ki = std::find_if(it->keys.begin(), it->keys.end(), [&](const KeyDef& x) { return x.name == kd.name; });
-        if (ki != it->keys.end()) {
-          if (ki->columns != kd.columns) errors.Add(kd.path, "key '" + kd.name + "' exists with other columns");
+      it->path = chu.path;
+    }
+    for (const auto& ru : doc.update.relationships) {
+      const Relationship* rel = cat.FindRelationship(ru.name);
+      if (!rel) {
+        errors.Add(ru.path + ".name", "no relationship named '" + ru.name + "'");
+        continue;
+      }
+      if (!ru.ondelete) continue;
+      if (!ValidOnDelete(*ru.ondelete)) {
+        errors.Add(ru.path + ".ondelete", "must be removelink, cascade or restrict");
+        continue;
+      }
+      if (rel->type == RelationshipType::kManyToMany) {
+        errors.Add(ru.path + ".ondelete", "an N:N relationship has no delete behaviour");
+        continue;
+      }
+      TableDef* td = FindTableDef(tables, rel->referencing_entity);
+      ColumnDef* cd = td ? FindColumnDef(*td, rel->referencing_attribute) : nullptr;
+      if (!cd) {
+        errors.Add(ru.path + ".name", "'" + rel->schema_name + "' is a system relationship and cannot be changed");
+        continue;
+      }
+      cd->ondelete = *ru.ondelete;
+    }
+  }
+
+  // Adds the document's choices, tables (and columns and keys of existing tables) and relationships.
+  void Additions() {
+    for (const auto& c : doc.choices) {
+      if (!CustomName(c.name))
+        errors.Add(c.path + ".name", "'" + c.name + "' must start with the prefix '" + prefix + "'");
+      if (!IsIdentifier(c.name)) errors.Add(c.path + ".name", "'" + c.name + "' is not a valid name");
+      if (c.options.empty()) errors.Add(c.path + ".options", "a choice needs options");
+      if (drop_choices.count(c.name))
+        errors.Add(c.path + ".name", "'" + c.name + "' is dropped by this document; add it back in another one");
+      auto it = std::find_if(choices.begin(), choices.end(), [&](const ChoiceDef& x) { return x.name == c.name; });
+      if (it == choices.end()) {
+        choices.push_back(c);
+        if (standard) next.standard_.insert("choice:" + c.name);
+      }
+    }
+    for (const auto& td : doc.tables) {
+      if (drop_tables.count(td.name)) {
+        errors.Add(td.path + ".name", "'" + td.name + "' is dropped by this document; add it back in another one");
+        continue;
+      }
+      auto it = std::find_if(tables.begin(), tables.end(), [&](const TableDef& x) { return x.name == td.name; });
+      if (it == tables.end()) {
+        if (!IsIdentifier(td.name)) {
+          errors.Add(td.path + ".name", "'" + td.name + "' is not a valid logical name (lowercase letters, digits, _)");
           continue;
         }
-        if (!custom_name(kd.name))
-          errors.Add(kd.path + ".name", "'" + kd.name + "' must start with the prefix '" + prefix + "'");
-        it->keys.push_back(kd);
+        if (!CustomName(td.name)) {
+          errors.Add(td.path + ".name", "'" + td.name + "' must start with the prefix '" + prefix + "'");
+          continue;
+        }
+        if (!td.ownership.empty() && td.ownership != "user" && td.ownership != "organization" && td.ownership != "none")
+          errors.Add(td.path + ".ownership", "must be user or organization");
+        TableDef copy = td;
+        if (standard) {
+          next.standard_.insert("table:" + td.name);
+          for (const auto& k : td.keys) next.standard_.insert("key:" + td.name + "." + k.name);
+        } else {
+          copy.objecttypecode = 0;
+          next.custom_otc_[td.name] = next.next_custom_otc_++;
+          for (const auto& c : copy.columns) custom_columns.insert(td.name + "." + c.name);
+          if (copy.primaryname) custom_columns.insert(td.name + "." + copy.primaryname->name);
+        }
+        tables.push_back(std::move(copy));
+      } else {
+        for (const auto& cd : td.columns) {
+          if (drop_columns.count(td.name + "." + cd.name)) {
+            errors.Add(cd.path + ".name", "'" + cd.name + "' is dropped by this document; add it back in another one");
+            continue;
+          }
+          auto ci = std::find_if(it->columns.begin(), it->columns.end(),
+                                 [&](const ColumnDef& x) { return x.name == cd.name; });
+          if (it->primaryname && it->primaryname->name == cd.name) {
+            if (cd.type != "string")
+              errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type 'string'");
+            continue;
+          }
+          if (ci != it->columns.end()) {
+            if (ci->type != cd.type)
+              errors.Add(cd.path + ".type", "column '" + cd.name + "' exists with type '" + ci->type + "'");
+            continue;
+          }
+          if (!CustomName(cd.name)) {
+            errors.Add(cd.path + ".name", "'" + cd.name + "' must start with the prefix '" + prefix + "'");
+            continue;
+          }
+          if (!standard) custom_columns.insert(td.name + "." + cd.name);
+          it->columns.push_back(cd);
+        }
+        for (const auto& kd : td.keys) {
+          if (drop_keys.count(td.name + "." + kd.name)) {
+            errors.Add(kd.path + ".name", "'" + kd.name + "' is dropped by this document; add it back in another one");
+            continue;
+          }
+          auto ki = std::find_if(it->keys.begin(), it->keys.end(), [&](const KeyDef& x) { return x.name == kd.name; });
+          if (ki != it->keys.end()) {
+            if (ki->columns != kd.columns) errors.Add(kd.path, "key '" + kd.name + "' exists with other columns");
+            continue;
+          }
+          if (!CustomName(kd.name))
+            errors.Add(kd.path + ".name", "'" + kd.name + "' must start with the prefix '" + prefix + "'");
+          if (standard) next.standard_.insert("key:" + td.name + "." + kd.name);
+          it->keys.push_back(kd);
+        }
+      }
+    }
+    for (const auto& r : doc.relationships) {
+      if (!CustomName(r.name))
+        errors.Add(r.path + ".name", "'" + r.name + "' must start with the prefix '" + prefix + "'");
+      if (!IsIdentifier(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' is not a valid name");
+      if (drop_rels.count(r.name))
+        errors.Add(r.path + ".name", "'" + r.name + "' is dropped by this document; add it back in another one");
+      auto it = std::find_if(rels.begin(), rels.end(), [&](const RelationshipDef& x) { return x.name == r.name; });
+      if (it == rels.end()) {
+        rels.push_back(r);
+        if (standard) next.standard_.insert("relationship:" + r.name);
       }
     }
   }
-  for (const auto& r : doc.relationships) {
-    if (!custom_name(r.name))
-      errors.Add(r.path + ".name", "'" + r.name + "' must start with the prefix '" + prefix + "'");
-    if (!IsIdentifier(r.name)) errors.Add(r.path + ".name", "'" + r.name + "' is not a valid name");
-    auto it = std::find_if(rels.begin(), rels.end(), [&](const RelationshipDef& x) { return x.name == r.name; });
-    if (it == rels.end()) rels.push_back(r);
-  }
-  if (!errors.list.empty()) return errors.ToStatus();
 
+  const SchemaDoc& doc;
+  const bool standard;
+  const std::string prefix;
+  CatalogBuilder next;
+  Errors errors;
+
+  bool CustomName(const std::string& name) const { return standard || name.rfind(prefix, 0) == 0; }
+  bool IsCustomColumn(const std::string& t, const std::string& c) const {
+    return custom_columns.count(t + "." + c) > 0;
+  }
+  bool ColumnDropped(const std::string& table, const std::string& column) const {
+    return drop_tables.count(table) || drop_columns.count(table + "." + column);
+  }
+  void DropColumn(const Catalog& cat, const std::string& path, const std::string& table, const std::string& column) {
+    const Table* t = cat.FindTable(table);
+    const Column* c = t ? t->FindColumn(column) : nullptr;
+    if (!c) return;
+    TableDef* td = FindTableDef(tables, table);
+    const ColumnDef* cd = td ? FindColumnDef(*td, column) : nullptr;
+    if (c->is_primary_name && t->is_custom) {
+      errors.Add(path, "'" + column + "' is the primary name column of '" + table +
+                           "' and cannot be deleted; delete the table instead");
+      return;
+    }
+    if (!cd || !IsCustomColumn(table, column)) {
+      errors.AddCoded(path, SystemMessage("column", table + "." + column, c->metadata_id), Code::kPermissionDenied,
+                      kErrSystemComponent);
+      return;
+    }
+    drop_columns.emplace(table + "." + column, path);
+  }
+
+  std::vector<TableDef>& tables;
+  std::vector<ChoiceDef>& choices;
+  std::vector<RelationshipDef>& rels;
+  std::set<std::string>& custom_columns;
+  // What this document drops, after resolution. Additions must not name these again.
+  std::set<std::string> drop_tables, drop_keys, drop_rels, drop_choices;
+  std::map<std::string, std::string> drop_columns;  // "table.column" → path of the drop
+};
+
+Status CatalogBuilder::Apply(const SchemaDoc& doc, bool standard) {
+  Merge m(*this, doc, standard);
+  m.CheckPrefix();
+  if (!doc.drop.empty() || !doc.update.empty()) {
+    ASSIGN_OR_RETURN(CatalogPtr before, Build(0));
+    m.ResolveDrops(*before);
+    m.CheckDependencies();
+    if (!m.errors.list.empty()) return m.errors.ToStatus();
+    m.RemoveDropped();
+    m.Updates(*before);
+  }
+  m.Additions();
+  if (!m.errors.list.empty()) return m.errors.ToStatus();
   // Validate the merged result by building it.
-  CatalogBuilder trial;
-  trial.tables_ = std::move(tables);
-  trial.choices_ = std::move(choices);
-  trial.relationships_ = std::move(rels);
-  trial.custom_columns_ = std::move(custom_columns);
-  auto built = trial.Build(0);
+  auto built = m.next.Build(0);
   if (!built.ok()) return built.status();
-  *this = std::move(trial);
+  *this = std::move(m.next);
   return Status::Ok();
 }
 
@@ -696,6 +1105,7 @@ Result<CatalogPtr> CatalogBuilder::Build(int64_t version) const {
   auto cat = std::make_shared<Catalog>();
   CatalogAssembler b(tables_, choices_, relationships_);
   b.custom_names_ = custom_columns_;
+  b.custom_otc_ = custom_otc_;
   auto r = b.Run(version, cat.get());
   if (!r.ok()) return r.status();
   return CatalogPtr(std::move(cat));

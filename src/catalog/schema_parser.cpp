@@ -57,6 +57,16 @@ class Parser {
     }
   }
 
+  std::optional<std::string> OptStr(const YAML::Node& n, const char* key, const std::string& path) {
+    if (!n[key]) return std::nullopt;
+    return Str(n, key, path);
+  }
+
+  std::optional<std::vector<OptionDef>> OptOptions(const YAML::Node& n, const char* key, const std::string& path) {
+    if (!n[key]) return std::nullopt;
+    return Options(n[key], path + "." + key);
+  }
+
   std::vector<OptionDef> Options(const YAML::Node& n, const std::string& path) {
     std::vector<OptionDef> out;
     if (!n) return out;
@@ -164,11 +174,12 @@ class Parser {
       else
         for (size_t i = 0; i < ks.size(); ++i) {
           std::string kp = p + ".keys[" + std::to_string(i) + "]";
-          CheckKeys(ks[i], kp, {"name", "schemaname", "columns"});
+          CheckKeys(ks[i], kp, {"name", "schemaname", "displayname", "columns"});
           KeyDef k;
           k.path = kp;
           k.name = Str(ks[i], "name", kp);
           k.schemaname = Str(ks[i], "schemaname", kp);
+          k.displayname = Str(ks[i], "displayname", kp);
           if (YAML::Node kc = ks[i]["columns"]; kc && kc.IsSequence())
             for (const auto& c : kc) k.columns.push_back(c.as<std::string>());
           else
@@ -179,13 +190,143 @@ class Parser {
     return t;
   }
 
+  // drop: { tables: [a], columns: [t.c], keys: [t.k], relationships: [r], choices: [c] }
+  DropDef Drop(const YAML::Node& n) {
+    DropDef d;
+    if (!n.IsMap()) {
+      Error("drop", "must be a mapping of tables, columns, keys, relationships and choices");
+      return d;
+    }
+    CheckKeys(n, "drop", {"tables", "columns", "keys", "relationships", "choices"});
+    auto list = [&](const char* key, bool qualified, std::vector<DropRef>& out) {
+      YAML::Node l = n[key];
+      if (!l) return;
+      std::string p = std::string("drop.") + key;
+      if (!l.IsSequence()) {
+        Error(p, "must be a list of names");
+        return;
+      }
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string ip = p + "[" + std::to_string(i) + "]";
+        if (!l[i].IsScalar()) {
+          Error(ip, "must be a name");
+          continue;
+        }
+        DropRef r;
+        r.path = ip;
+        std::string v = l[i].as<std::string>();
+        if (qualified) {
+          auto dot = v.find('.');
+          if (dot == std::string::npos || dot == 0 || dot + 1 == v.size()) {
+            Error(ip, "'" + v + "' must be written table.name");
+            continue;
+          }
+          r.table = v.substr(0, dot);
+          r.name = v.substr(dot + 1);
+        } else {
+          r.name = v;
+        }
+        out.push_back(std::move(r));
+      }
+    };
+    list("tables", false, d.tables);
+    list("columns", true, d.columns);
+    list("keys", true, d.keys);
+    list("relationships", false, d.relationships);
+    list("choices", false, d.choices);
+    return d;
+  }
+
+  ColumnUpdate UpdateColumn(const YAML::Node& n, const std::string& p) {
+    CheckKeys(n, p,
+              {"name", "displayname", "description", "required", "format", "maxlength", "precision", "max_size_kb",
+               "min", "max", "options", "default", "truelabel", "falselabel", "indexed"});
+    ColumnUpdate c;
+    c.path = p;
+    c.name = Str(n, "name", p);
+    if (c.name.empty()) Error(p, "needs a name");
+    c.displayname = OptStr(n, "displayname", p);
+    c.description = OptStr(n, "description", p);
+    c.required = OptStr(n, "required", p);
+    c.format = OptStr(n, "format", p);
+    c.maxlength = Num<int>(n, "maxlength", p);
+    c.precision = Num<int>(n, "precision", p);
+    c.max_size_kb = Num<int>(n, "max_size_kb", p);
+    c.min = Num<double>(n, "min", p);
+    c.max = Num<double>(n, "max", p);
+    c.options = OptOptions(n, "options", p);
+    c.default_bool = Bool(n, "default", p);
+    c.truelabel = OptStr(n, "truelabel", p);
+    c.falselabel = OptStr(n, "falselabel", p);
+    c.indexed = Bool(n, "indexed", p);
+    return c;
+  }
+
+  UpdateDef Update(const YAML::Node& n) {
+    UpdateDef u;
+    if (!n.IsMap()) {
+      Error("update", "must be a mapping of tables, choices and relationships");
+      return u;
+    }
+    CheckKeys(n, "update", {"tables", "choices", "relationships"});
+    auto each = [&](const char* key, auto&& fn) {
+      YAML::Node l = n[key];
+      if (!l) return;
+      std::string p = std::string("update.") + key;
+      if (!l.IsSequence()) {
+        Error(p, "must be a list");
+        return;
+      }
+      for (size_t i = 0; i < l.size(); ++i) fn(l[i], p + "[" + std::to_string(i) + "]");
+    };
+    each("tables", [&](const YAML::Node& t, const std::string& p) {
+      CheckKeys(t, p, {"name", "displayname", "displaycollectionname", "description", "changetracking", "columns"});
+      TableUpdate tu;
+      tu.path = p;
+      tu.name = Str(t, "name", p);
+      if (tu.name.empty()) Error(p, "needs a name");
+      tu.displayname = OptStr(t, "displayname", p);
+      tu.displaycollectionname = OptStr(t, "displaycollectionname", p);
+      tu.description = OptStr(t, "description", p);
+      tu.changetracking = Bool(t, "changetracking", p);
+      if (YAML::Node cs = t["columns"]) {
+        if (!cs.IsSequence())
+          Error(p + ".columns", "must be a list");
+        else
+          for (size_t i = 0; i < cs.size(); ++i)
+            tu.columns.push_back(UpdateColumn(cs[i], p + ".columns[" + std::to_string(i) + "]"));
+      }
+      u.tables.push_back(std::move(tu));
+    });
+    each("choices", [&](const YAML::Node& c, const std::string& p) {
+      CheckKeys(c, p, {"name", "displayname", "options"});
+      ChoiceUpdate cu;
+      cu.path = p;
+      cu.name = Str(c, "name", p);
+      if (cu.name.empty()) Error(p, "needs a name");
+      cu.displayname = OptStr(c, "displayname", p);
+      cu.options = OptOptions(c, "options", p);
+      u.choices.push_back(std::move(cu));
+    });
+    each("relationships", [&](const YAML::Node& r, const std::string& p) {
+      CheckKeys(r, p, {"name", "ondelete"});
+      RelationshipUpdate ru;
+      ru.path = p;
+      ru.name = Str(r, "name", p);
+      if (ru.name.empty()) Error(p, "needs a name");
+      ru.ondelete = OptStr(r, "ondelete", p);
+      u.relationships.push_back(std::move(ru));
+    });
+    return u;
+  }
+
   SchemaDoc Doc(const YAML::Node& root) {
     SchemaDoc d;
     if (!root.IsMap()) {
       Error("(document)", "must be a mapping with 'version' and 'tables'");
       return d;
     }
-    CheckKeys(root, "(document)", {"version", "publisher", "choices", "tables", "relationships"});
+    CheckKeys(root, "(document)", {"version", "publisher", "choices", "tables", "relationships", "drop", "update"});
     d.version = Num<int>(root, "version", "(document)").value_or(0);
     if (d.version != 1) Error("version", "must be 1");
     if (YAML::Node pub = root["publisher"]) {
@@ -224,6 +365,8 @@ class Parser {
         d.relationships.push_back(std::move(r));
       }
     }
+    if (YAML::Node dr = root["drop"]) d.drop = Drop(dr);
+    if (YAML::Node up = root["update"]) d.update = Update(up);
     return d;
   }
 };

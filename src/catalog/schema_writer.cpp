@@ -1,6 +1,8 @@
 // Writes a SchemaDoc back as a JSON schema document (docs/formats/schema.md), so schema changes
 // made through the metadata API are stored in the same format as applied files.
 
+#include <type_traits>
+
 #include "tributary/base/json.h"
 #include "tributary/catalog/schema.h"
 
@@ -90,6 +92,122 @@ void WriteColumn(JsonWriter& w, const ColumnDef& c) {
   w.EndObject();
 }
 
+void OptStr(JsonWriter& w, const char* key, const std::optional<std::string>& v) {
+  if (!v) return;
+  w.Key(key);
+  w.String(*v);
+}
+
+template <typename T>
+void OptNum(JsonWriter& w, const char* key, const std::optional<T>& v) {
+  if (!v) return;
+  w.Key(key);
+  if constexpr (std::is_same_v<T, double>)
+    w.Double(*v);
+  else
+    w.Int(*v);
+}
+
+void OptBool(JsonWriter& w, const char* key, const std::optional<bool>& v) {
+  if (!v) return;
+  w.Key(key);
+  w.Bool(*v);
+}
+
+// An options list that is present but empty is written too: the update says "no options".
+void OptOptions(JsonWriter& w, const char* key, const std::optional<std::vector<OptionDef>>& opts) {
+  if (!opts) return;
+  if (!opts->empty()) return Options(w, key, *opts);
+  w.Key(key);
+  w.BeginArray();
+  w.EndArray();
+}
+
+void WriteDrop(JsonWriter& w, const DropDef& d) {
+  w.Key("drop");
+  w.BeginObject();
+  auto list = [&](const char* key, const std::vector<DropRef>& refs) {
+    if (refs.empty()) return;
+    w.Key(key);
+    w.BeginArray();
+    for (const auto& r : refs) w.String(r.table.empty() ? r.name : r.table + "." + r.name);
+    w.EndArray();
+  };
+  list("tables", d.tables);
+  list("columns", d.columns);
+  list("keys", d.keys);
+  list("relationships", d.relationships);
+  list("choices", d.choices);
+  w.EndObject();
+}
+
+void WriteUpdate(JsonWriter& w, const UpdateDef& u) {
+  w.Key("update");
+  w.BeginObject();
+  if (!u.tables.empty()) {
+    w.Key("tables");
+    w.BeginArray();
+    for (const auto& t : u.tables) {
+      w.BeginObject();
+      Str(w, "name", t.name);
+      OptStr(w, "displayname", t.displayname);
+      OptStr(w, "displaycollectionname", t.displaycollectionname);
+      OptStr(w, "description", t.description);
+      OptBool(w, "changetracking", t.changetracking);
+      if (!t.columns.empty()) {
+        w.Key("columns");
+        w.BeginArray();
+        for (const auto& c : t.columns) {
+          w.BeginObject();
+          Str(w, "name", c.name);
+          OptStr(w, "displayname", c.displayname);
+          OptStr(w, "description", c.description);
+          OptStr(w, "required", c.required);
+          OptStr(w, "format", c.format);
+          OptNum(w, "maxlength", c.maxlength);
+          OptNum(w, "precision", c.precision);
+          OptNum(w, "max_size_kb", c.max_size_kb);
+          OptNum(w, "min", c.min);
+          OptNum(w, "max", c.max);
+          OptOptions(w, "options", c.options);
+          OptBool(w, "default", c.default_bool);
+          OptStr(w, "truelabel", c.truelabel);
+          OptStr(w, "falselabel", c.falselabel);
+          OptBool(w, "indexed", c.indexed);
+          w.EndObject();
+        }
+        w.EndArray();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (!u.choices.empty()) {
+    w.Key("choices");
+    w.BeginArray();
+    for (const auto& c : u.choices) {
+      w.BeginObject();
+      Str(w, "name", c.name);
+      OptStr(w, "displayname", c.displayname);
+      OptOptions(w, "options", c.options);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (!u.relationships.empty()) {
+    w.Key("relationships");
+    w.BeginArray();
+    for (const auto& r : u.relationships) {
+      w.BeginObject();
+      Str(w, "name", r.name);
+      OptStr(w, "ondelete", r.ondelete);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string SchemaDocToJson(const SchemaDoc& d) {
@@ -144,6 +262,7 @@ std::string SchemaDocToJson(const SchemaDoc& d) {
       w.BeginObject();
       Str(w, "name", k.name);
       Str(w, "schemaname", k.schemaname);
+      Str(w, "displayname", k.displayname);
       w.Key("columns");
       w.BeginArray();
       for (const auto& col : k.columns) w.String(col);
@@ -166,6 +285,8 @@ std::string SchemaDocToJson(const SchemaDoc& d) {
     w.EndObject();
   }
   w.EndArray();
+  if (!d.drop.empty()) WriteDrop(w, d.drop);
+  if (!d.update.empty()) WriteUpdate(w, d.update);
   w.EndObject();
   return out;
 }

@@ -335,8 +335,9 @@ Status Environment::ApplySchema(const catalog::SchemaDoc& doc, std::string_view 
   ASSIGN_OR_RETURN(catalog::CatalogPtr cat, next.Build(current->version() + 1));
   std::string text(source_text);
   int64_t now = clock_->Now().ms;
+  // One write job: the SQL changes (drops included) and the log entry commit or roll back together.
   RETURN_IF_ERROR(engine_->WriteSync([&](storage::Connection& c) {
-    RETURN_IF_ERROR(EnsureSqlSchema(c, *cat));
+    RETURN_IF_ERROR(SyncSqlSchema(c, *current, *cat));
     std::vector<storage::SqlValue> p = {text, now};
     return c.Exec("INSERT INTO _t_schema (document, applied_on) VALUES (?, ?)", p).status();
   }));

@@ -1,5 +1,6 @@
 #include "sql_schema.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -104,6 +105,161 @@ Status EnsureSqlSchema(storage::Connection& c, const catalog::Catalog& cat) {
     if (!ddl.empty()) RETURN_IF_ERROR(c.ExecScript(ddl));
   }
   return Status::Ok();
+}
+
+namespace {
+
+// Deletes the stored files (and unfinished uploads) of a table, or of one of its columns.
+Status DeleteFiles(storage::Connection& c, const std::string& table, const std::string* column) {
+  std::vector<storage::SqlValue> p = {table};
+  std::string where = "tablename = ?";
+  if (column) {
+    where += " AND columnname = ?";
+    p.emplace_back(*column);
+  }
+  RETURN_IF_ERROR(
+      c.Exec("DELETE FROM _t_file_chunk WHERE fileid IN (SELECT fileid FROM _t_file WHERE " + where + ")", p).status());
+  RETURN_IF_ERROR(c.Exec("DELETE FROM _t_file WHERE " + where, p).status());
+  RETURN_IF_ERROR(c.Exec("DELETE FROM _t_file_chunk WHERE fileid IN (SELECT fileid FROM _t_file_upload WHERE " + where +
+                             " AND completed = 0)",
+                         p)
+                      .status());
+  return c.Exec("DELETE FROM _t_file_upload WHERE " + where, p).status();
+}
+
+// The SQL columns a catalog column occupies (polymorphic lookups also keep the target's name).
+std::vector<std::string> SqlColumns(const Column& col) {
+  std::vector<std::string> out = {col.sql_name};
+  if (col.IsPolymorphic()) out.push_back(col.sql_name + "_type");
+  return out;
+}
+
+// Drops every index of `table` that covers one of `columns` (SQLite refuses to drop an indexed column).
+Status DropIndexesOn(storage::Connection& c, const std::string& table, const std::set<std::string>& columns) {
+  std::vector<std::string> indexes;
+  RETURN_IF_ERROR(c.Query("SELECT name FROM pragma_index_list(?) WHERE origin = 'c'",
+                          std::vector<storage::SqlValue>{table}, [&](const storage::Row& r) {
+                            indexes.emplace_back(r.Text(0));
+                            return true;
+                          }));
+  std::string ddl;
+  for (const auto& ix : indexes) {
+    bool covers = false;
+    RETURN_IF_ERROR(c.Query("SELECT name FROM pragma_index_info(?)", std::vector<storage::SqlValue>{ix},
+                            [&](const storage::Row& r) {
+                              covers |= !r.is_null(0) && columns.count(std::string(r.Text(0))) > 0;
+                              return !covers;
+                            }));
+    if (covers) ddl += "DROP INDEX IF EXISTS " + Q(ix) + ";";
+  }
+  return ddl.empty() ? Status::Ok() : c.ExecScript(ddl);
+}
+
+bool SameKey(const catalog::Key& a, const catalog::Key& b) { return a.columns == b.columns; }
+
+// A new alternate key must not find two records with the same (non-null) values.
+Status CheckKeyUnique(storage::Connection& c, const catalog::Table& t, const catalog::Key& k) {
+  std::string cols, where, shown;
+  for (const auto& name : k.columns) {
+    const Column* col = t.FindColumn(name);
+    std::string q = Q(col ? col->sql_name : name);
+    cols += (cols.empty() ? "" : ", ") + q;
+    where += (where.empty() ? "" : " AND ") + q + " IS NOT NULL";
+    shown += (shown.empty() ? "" : ", ") + name;
+  }
+  std::string sample;
+  int64_t count = 0;
+  std::string sql = "SELECT " + cols + ", count(*) FROM " + Q(t.sql_table) + " WHERE " + where + " GROUP BY " + cols +
+                    " HAVING count(*) > 1 LIMIT 1";
+  RETURN_IF_ERROR(c.Query(sql, {}, [&](const storage::Row& r) {
+    for (size_t i = 0; i < k.columns.size(); ++i) {
+      int idx = static_cast<int>(i);
+      sample += (i ? ", " : "") + std::string(r.is_null(idx) ? "null" : "'" + std::string(r.Text(idx)) + "'");
+    }
+    count = r.Int(static_cast<int>(k.columns.size()));
+    return false;
+  }));
+  if (count == 0) return Status::Ok();
+  return Status(Code::kAlreadyExists,
+                "The alternate key '" + k.logical_name + "' of '" + t.logical_name +
+                    "' cannot be created: " + std::to_string(count) + " records have the same value for " + shown +
+                    " (" + sample + "). Make the values unique first.",
+                err::kDuplicateRecordEntityKey);
+}
+
+// Changes to a table that exists before and after: dropped columns, keys and indexes; data checks.
+Status SyncTable(storage::Connection& c, const catalog::Table& before, const catalog::Table& after) {
+  const std::string& table = after.sql_table;
+  // Data checks first, so that a refused change leaves no work half done.
+  for (const auto& col : after.columns) {
+    const Column* old = before.FindColumn(col->logical_name);
+    if (!old || old->type != col->type) continue;
+    bool text = col->type == ColumnType::kString || col->type == ColumnType::kMemo;
+    if (text && col->max_length < old->max_length) {
+      bool longer = false;
+      RETURN_IF_ERROR(c.Query("SELECT 1 FROM " + Q(table) + " WHERE length(" + Q(col->sql_name) + ") > ? LIMIT 1",
+                              std::vector<storage::SqlValue>{int64_t{col->max_length}}, [&](const storage::Row&) {
+                                longer = true;
+                                return false;
+                              }));
+      if (longer)
+        return InvalidArgument("The column '" + col->logical_name + "' of '" + after.logical_name +
+                                   "' has values longer than " + std::to_string(col->max_length) +
+                                   " characters; shorten them before lowering its maximum length.",
+                               err::kValidation);
+    }
+  }
+  for (const auto& k : after.keys) {
+    const catalog::Key* old = before.FindKey(k.logical_name);
+    if (old && SameKey(*old, k)) continue;
+    bool all_old = std::all_of(k.columns.begin(), k.columns.end(),
+                               [&](const std::string& n) { return before.FindColumn(n) != nullptr; });
+    if (all_old) RETURN_IF_ERROR(CheckKeyUnique(c, before, k));  // new columns hold no values yet
+  }
+  std::string ddl;
+  for (const auto& k : before.keys) {
+    const catalog::Key* now = after.FindKey(k.logical_name);
+    if (!now || !SameKey(*now, k)) ddl += "DROP INDEX IF EXISTS " + Q("ak_" + table + "_" + k.logical_name) + ";";
+  }
+  for (const auto& col : before.columns) {
+    const Column* now = after.FindColumn(col->logical_name);
+    if (now && col->indexed && !now->indexed)
+      ddl += "DROP INDEX IF EXISTS " + Q("ix_" + table + "_" + col->sql_name) + ";";
+  }
+  if (!ddl.empty()) RETURN_IF_ERROR(c.ExecScript(ddl));
+  std::set<std::string> dropped;
+  for (const auto& col : before.columns) {
+    if (after.FindColumn(col->logical_name)) continue;
+    for (auto& n : SqlColumns(*col)) dropped.insert(std::move(n));
+    if (col->IsFileOrImage()) RETURN_IF_ERROR(DeleteFiles(c, before.logical_name, &col->logical_name));
+  }
+  if (dropped.empty()) return Status::Ok();
+  RETURN_IF_ERROR(DropIndexesOn(c, table, dropped));
+  std::set<std::string> existing;
+  RETURN_IF_ERROR(c.Query("SELECT name FROM pragma_table_info(?)", std::vector<storage::SqlValue>{table},
+                          [&](const storage::Row& r) {
+                            existing.insert(std::string(r.Text(0)));
+                            return true;
+                          }));
+  ddl.clear();
+  for (const auto& col : dropped)
+    if (existing.count(col)) ddl += "ALTER TABLE " + Q(table) + " DROP COLUMN " + Q(col) + ";";
+  return ddl.empty() ? Status::Ok() : c.ExecScript(ddl);
+}
+
+}  // namespace
+
+Status SyncSqlSchema(storage::Connection& c, const catalog::Catalog& before, const catalog::Catalog& after) {
+  for (const auto& tp : before.tables()) {
+    const catalog::Table* now = after.FindTable(tp->logical_name);
+    if (now) {
+      RETURN_IF_ERROR(SyncTable(c, *tp, *now));
+      continue;
+    }
+    RETURN_IF_ERROR(c.ExecScript("DROP TABLE IF EXISTS " + Q(tp->sql_table) + ";"));
+    RETURN_IF_ERROR(DeleteFiles(c, tp->logical_name, nullptr));
+  }
+  return EnsureSqlSchema(c, after);
 }
 
 storage::SqlValue ToSql(const Value& v) {

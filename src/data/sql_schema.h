@@ -15,6 +15,15 @@ std::string Q(std::string_view ident);
 // Creates missing SQL tables, columns and indexes for every catalog table. Idempotent.
 Status EnsureSqlSchema(storage::Connection& c, const catalog::Catalog& cat);
 
+// Brings the SQL schema from `before` to `after`, the catalogs before and after a schema change:
+// drops the SQL tables (intersect tables included), columns and indexes of what `after` no longer
+// has, with the stored files of dropped tables and file/image columns; checks that existing data
+// allows what changed; then creates what is missing (EnsureSqlSchema). Fails without finishing when
+// a string column got shorter than a stored value (InvalidArgument, err::kValidation) or a new
+// alternate key finds two records with the same values (AlreadyExists,
+// err::kDuplicateRecordEntityKey); the caller runs it in a transaction and rolls back on error.
+Status SyncSqlSchema(storage::Connection& c, const catalog::Catalog& before, const catalog::Catalog& after);
+
 // Encodes a typed value for SQL. Lookups bind their id; polymorphic lookups also need TypeOf().
 storage::SqlValue ToSql(const Value& v);
 // Decodes column `i` of a row into the column's typed value.

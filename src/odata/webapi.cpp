@@ -3,7 +3,6 @@
 #include <charconv>
 
 #include "body.h"
-#include "metadata_input.h"
 #include "operations.h"
 #include "prefer.h"
 #include "serializer.h"
@@ -273,10 +272,7 @@ void WebApi::Route(std::shared_ptr<Call> c) {
     if (m != "POST") return c->Fail(MethodNotAllowed(m, "$batch"));
     return Batch(c);
   }
-  if ((s0.name == "EntityDefinitions" || s0.name == "RelationshipDefinitions" ||
-       s0.name == "GlobalOptionSetDefinitions") &&
-      m != "GET")
-    return MetadataWrite(c);
+  if (IsMetadataWrite(*c)) return MetadataWrite(c);
   if (s0.name == "EntityDefinitions") {
     if (c->options.filter && s0.keys.empty() && c->segs.size() == 1) {
       // Filter the table list: LogicalName/EntitySetName/SchemaName equality terms (or-ed).
@@ -712,70 +708,6 @@ void WebApi::UnboundFunction(CallPtr c, std::string_view name) {
     }
   w.EndObject();
   c->Reply(Json200(std::move(out)));
-}
-
-void WebApi::MetadataWrite(CallPtr c) {
-  const std::string& m = c->http.method;
-  const Segment& s0 = c->segs[0];
-  const catalog::Catalog& cat = *c->cat;
-  if (m != "POST")
-    return c->Fail(MethodNotAllowed(m, s0.name + " (tables, columns, relationships and choices are added with POST)"));
-  auto body = ParseBody(c->http);
-  if (!body.ok()) return c->Fail(body.status());
-  Result<catalog::SchemaDoc> doc = Status(Code::kInternal, "unreachable");
-  std::string location;
-  if (s0.name == "EntityDefinitions" && s0.keys.empty() && c->segs.size() == 1) {
-    doc = EntityMetadataToSchema(*body);
-    if (doc.ok()) {
-      const std::string& name = doc->tables[0].name;
-      if (cat.FindTable(name))
-        return c->Fail(
-            Status(Code::kAlreadyExists, "A table named '" + name + "' already exists.", err::kDuplicateRecord));
-      location = "EntityDefinitions(" + catalog::NameGuid("table:" + name).ToString() + ")";
-    }
-  } else if (s0.name == "EntityDefinitions" && c->segs.size() == 2 && c->segs[1].name == "Attributes" &&
-             c->segs[1].keys.empty()) {
-    const Table* t = nullptr;
-    if (s0.keys.size() == 1 && s0.keys[0].name == "LogicalName")
-      t = cat.FindTable(s0.keys[0].value.text);
-    else if (s0.keys.size() == 1 && s0.keys[0].name.empty())
-      if (auto g = Guid::Parse(s0.keys[0].value.text)) t = cat.FindByMetadataId(*g);
-    if (!t)
-      return c->Fail(NotFound("Could not find an entity with the key " +
-                              (s0.keys.empty() ? std::string() : s0.keys[0].raw) + "."));
-    doc = AttributeMetadataToSchema(*t, *body);
-    if (doc.ok())
-      location = "EntityDefinitions(" + t->metadata_id.ToString() + ")/Attributes(" +
-                 catalog::NameGuid("column:" + t->logical_name + "." + doc->tables[0].columns[0].name).ToString() + ")";
-  } else if (s0.name == "RelationshipDefinitions" && s0.keys.empty() && c->segs.size() == 1) {
-    doc = RelationshipMetadataToSchema(cat, *body);
-    if (doc.ok()) {
-      std::string name =
-          doc->relationships.empty() ? doc->tables[0].columns[0].relationship : doc->relationships[0].name;
-      location = "RelationshipDefinitions(" + catalog::NameGuid("relationship:" + name).ToString() + ")";
-    }
-  } else if (s0.name == "GlobalOptionSetDefinitions" && s0.keys.empty() && c->segs.size() == 1) {
-    doc = OptionSetMetadataToSchema(*body);
-    if (doc.ok()) {
-      if (cat.FindGlobalChoice(doc->choices[0].name))
-        return c->Fail(Status(Code::kAlreadyExists, "A choice named '" + doc->choices[0].name + "' already exists.",
-                              err::kDuplicateRecord));
-      location =
-          "GlobalOptionSetDefinitions(" + catalog::NameGuid("optionset:" + doc->choices[0].name).ToString() + ")";
-    }
-  } else {
-    return c->Fail(MethodNotAllowed(m, "this metadata resource"));
-  }
-  if (!doc.ok()) return c->Fail(doc.status());
-  // Schema validation errors come back as InvalidArgument; report them as payload errors.
-  Status applied = env_.ApplySchema(*doc, catalog::SchemaDocToJson(*doc));
-  if (!applied.ok()) {
-    if (applied.code() == Code::kInvalidArgument) return c->Fail(PayloadError(applied.message()));
-    return c->Fail(applied);
-  }
-  HttpResponse r = NoContent();
-  r.Set("OData-EntityId", c->root + location);
-  c->Reply(std::move(r));
 }
 
 void WebApi::BulkAction(CallPtr c, const Table& table, std::string_view action, const Json& body) {

@@ -55,6 +55,7 @@ struct Option {
 
 struct OptionSet {
   std::string name;
+  std::string display_name;  // global choices: as declared (may be empty)
   Guid metadata_id;
   bool is_global = false;
   std::vector<Option> options;
@@ -148,6 +149,7 @@ struct Key {
   std::string schema_name;
   Guid metadata_id;
   std::vector<std::string> columns;
+  std::string display_name;
 };
 
 struct Table {

@@ -49,8 +49,10 @@ class WebApi {
   void Retrieve(CallPtr c, const catalog::Table& table, const data::RecordKey& key);
   void Upsert(CallPtr c, const catalog::Table& table, data::RecordKey key);
   void Delete(CallPtr c, const catalog::Table& table, data::RecordKey key);
-  // POST EntityDefinitions, EntityDefinitions(…)/Attributes, RelationshipDefinitions,
-  // GlobalOptionSetDefinitions: applied as a schema document, live at once.
+  // Metadata writes (webapi_metadata.cpp): POST/PUT/DELETE on EntityDefinitions (with Attributes
+  // and Keys), RelationshipDefinitions and GlobalOptionSetDefinitions, and the actions
+  // Insert/Update/DeleteOptionValue; each applied as a schema document, live at once.
+  static bool IsMetadataWrite(const Call& c);
   void MetadataWrite(CallPtr c);
   // GET RetrieveTotalRecordCount(EntityNames=…), GET InitializeFrom(EntityMoniker=…,TargetEntityName=…,…).
   void UnboundFunction(CallPtr c, std::string_view name);
