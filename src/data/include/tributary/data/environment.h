@@ -45,8 +45,10 @@ class Environment {
   // True when Open() created the environment.
   bool created() const { return created_; }
 
-  // Validates and applies a schema document: persists it, creates SQL tables/columns/indexes and
-  // swaps in the new catalog. All or nothing. Thread-safe; blocks until the change is durable.
+  // Validates and applies a schema document (additions, updates and drops): persists it in the
+  // schema log, changes the SQL tables/columns/indexes to match (creating, dropping, checking data
+  // for new keys and shorter strings) and swaps in the new catalog, all in one write job: all or
+  // nothing. Thread-safe; blocks until the change is durable.
   Status ApplySchema(const catalog::SchemaDoc& doc, std::string_view source_text);
 
   Result<std::optional<Credential>> FindCredential(std::string_view client_id);
