@@ -162,13 +162,17 @@ Json Convert(simdjson::dom::element e) {
     case element_type::STRING:
       return Json::MakeString(std::string(std::string_view(e)));
     case element_type::ARRAY: {
+      simdjson::dom::array arr(e);
       std::vector<Json> a;
-      for (auto child : simdjson::dom::array(e)) a.push_back(Convert(child));
+      a.reserve(arr.size());  // the element count is on the tape (saturates at 2^24 - 1)
+      for (auto child : arr) a.push_back(Convert(child));
       return Json::MakeArray(std::move(a));
     }
     case element_type::OBJECT: {
+      simdjson::dom::object obj(e);
       std::vector<Json::Member> o;
-      for (auto field : simdjson::dom::object(e)) o.emplace_back(std::string(field.key), Convert(field.value));
+      o.reserve(obj.size());
+      for (auto field : obj) o.emplace_back(std::string(field.key), Convert(field.value));
       return Json::MakeObject(std::move(o));
     }
   }

@@ -23,7 +23,7 @@ publisher: { prefix: new }
 tables:
   - name: new_shelf
     columns:
-      - { name: new_code, type: string, maxlength: 50 }
+      - { name: new_code, type: string, maxlength: 50, indexed: true }
       - { name: new_size, type: integer, indexed: true }
       - { name: new_manual, type: file }
       - { name: new_photo, type: image }
@@ -177,6 +177,25 @@ version: 1
                   .ok());
   EXPECT_TRUE(SqlColumns("new_shelf").count("new_size"));
   EXPECT_EQ(Count("SELECT count(*) FROM new_shelf WHERE new_size IS NOT NULL"), 0);
+}
+
+TEST_F(SchemaChangeTest, AColumnThatLeadsAnAlternateKeyHasOnlyTheKeysIndex) {
+  // new_code is indexed and leads new_code_key: the unique index serves its lookups alone.
+  auto indexes = SqlIndexes("new_shelf");
+  EXPECT_TRUE(indexes.count("ak_new_shelf_new_code_key"));
+  EXPECT_FALSE(indexes.count("ix_new_shelf_new_code"));
+  // Without the key the column gets its own index back.
+  ASSERT_TRUE(Apply("drop:\n  keys: [ new_shelf.new_code_key ]\nversion: 1\n").ok());
+  indexes = SqlIndexes("new_shelf");
+  EXPECT_FALSE(indexes.count("ak_new_shelf_new_code_key"));
+  EXPECT_TRUE(indexes.count("ix_new_shelf_new_code"));
+  // And loses it again when a key leads with it.
+  ASSERT_TRUE(Apply("version: 1\npublisher: { prefix: new }\ntables: [ { name: new_shelf, keys: [ { name: "
+                    "new_code2_key, columns: [ new_code, new_size ] } ] } ]")
+                  .ok());
+  indexes = SqlIndexes("new_shelf");
+  EXPECT_TRUE(indexes.count("ak_new_shelf_new_code2_key"));
+  EXPECT_FALSE(indexes.count("ix_new_shelf_new_code"));
 }
 
 TEST_F(SchemaChangeTest, DroppingATableDropsItsSqlTablesAndFiles) {

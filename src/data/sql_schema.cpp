@@ -88,9 +88,16 @@ Status EnsureSqlSchema(storage::Connection& c, const catalog::Catalog& cat) {
       }
     }
     for (const auto& col : t.columns) {
-      if (col->indexed)
-        ddl += "CREATE INDEX IF NOT EXISTS " + Q("ix_" + t.sql_table + "_" + col->sql_name) + " ON " + Q(t.sql_table) +
-               " (" + Q(col->sql_name) + ");";
+      if (!col->indexed) continue;
+      // An alternate key that starts with the column already indexes it (unique): a second index
+      // would only cost every insert and update one more B-tree write.
+      bool key_leads = false;
+      for (const auto& k : t.keys) key_leads |= !k.columns.empty() && k.columns.front() == col->logical_name;
+      const std::string ix = Q("ix_" + t.sql_table + "_" + col->sql_name);
+      if (key_leads)
+        ddl += "DROP INDEX IF EXISTS " + ix + ";";
+      else
+        ddl += "CREATE INDEX IF NOT EXISTS " + ix + " ON " + Q(t.sql_table) + " (" + Q(col->sql_name) + ");";
     }
     for (const auto& k : t.keys) {
       ddl += "CREATE UNIQUE INDEX IF NOT EXISTS " + Q("ak_" + t.sql_table + "_" + k.logical_name) + " ON " +

@@ -80,8 +80,71 @@ Status ValidateValue(const Table& t, const Column& c, const Value& v) {
   }
 }
 
+// Writes `g` in its canonical text form (as Guid::ToString) into `out`, reusing its buffer.
+void AssignGuidText(std::string& out, const Guid& g) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.resize(36);
+  char* p = out.data();
+  const auto& b = g.bytes();
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = kHex[b[i] >> 4];
+    *p++ = kHex[b[i] & 15];
+  }
+}
+
+std::string& TextSlot(storage::SqlValue& dst) {
+  if (auto* s = std::get_if<std::string>(&dst)) return *s;
+  return dst.emplace<std::string>();
+}
+
+// Sets `dst` to ToSql(v), reusing the string buffer `dst` already holds: the bulk paths bind the
+// same columns row after row, so their parameter vectors are refilled without allocating.
+void AssignSql(storage::SqlValue& dst, const Value& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>)
+          dst = std::monostate{};
+        else if constexpr (std::is_same_v<T, bool>)
+          dst = int64_t{x ? 1 : 0};
+        else if constexpr (std::is_same_v<T, int64_t>)
+          dst = x;
+        else if constexpr (std::is_same_v<T, double>)
+          dst = x;
+        else if constexpr (std::is_same_v<T, std::string>)
+          TextSlot(dst).assign(x);
+        else if constexpr (std::is_same_v<T, Guid>)
+          AssignGuidText(TextSlot(dst), x);
+        else if constexpr (std::is_same_v<T, Timestamp>)
+          dst = x.ms;
+        else if constexpr (std::is_same_v<T, Date>)
+          dst = int64_t{x.days};
+        else
+          AssignGuidText(TextSlot(dst), x.id);
+      },
+      v);
+}
+
+// Appends the parameter(s) of one column value: the value, and for polymorphic lookups the target
+// table ("<col>_type"). `n` counts the parameters filled so far; `params` grows as needed.
+void PushParam(std::vector<storage::SqlValue>& params, size_t& n, const Column& c, const Value& v) {
+  if (params.size() <= n) params.resize(n + 1);
+  AssignSql(params[n++], v);
+  if (c.IsPolymorphic()) {
+    if (params.size() <= n) params.resize(n + 1);
+    const auto* er = std::get_if<EntityRef>(&v);
+    if (er)
+      TextSlot(params[n]).assign(er->table);
+    else
+      params[n] = std::monostate{};
+    ++n;
+  }
+}
+
 // Collected column values of one row being written.
 struct RowValues {
+  RowValues() { values.reserve(32); }
   std::vector<std::pair<const Column*, Value>> values;
   void Set(const Column* c, Value v) {
     for (auto& [col, val] : values)
@@ -99,6 +162,79 @@ struct RowValues {
   bool Has(const Column* c) const { return Get(c) != nullptr; }
 };
 
+// SQL text of a statement over a given sequence of columns (an INSERT's column list, an UPDATE's
+// SET list), built once per write job and reused for every row with the same columns.
+struct ColumnsSql {
+  std::vector<const Column*> columns;
+  std::string sql;
+};
+
+// The columns of one table the write pipeline looks up by name for every row (system columns,
+// defaults, money base amounts), resolved once per write job, and the statement text cached for it.
+// A plan lives in one Writer, which runs on one catalog snapshot, so the pointers stay valid.
+struct TablePlan {
+  explicit TablePlan(const Table& t) : table(t) {
+    pk = t.PrimaryId();
+    fullname = t.FindColumn("fullname");
+    firstname = t.FindColumn("firstname");
+    lastname = t.FindColumn("lastname");
+    statecode = t.FindColumn("statecode");
+    statuscode = t.FindColumn("statuscode");
+    overriddencreatedon = t.FindColumn("overriddencreatedon");
+    createdon = t.FindColumn("createdon");
+    createdby = t.FindColumn("createdby");
+    ownerid = t.FindColumn("ownerid");
+    owninguser = t.FindColumn("owninguser");
+    owningteam = t.FindColumn("owningteam");
+    owningbusinessunit = t.FindColumn("owningbusinessunit");
+    organizationid = t.FindColumn("organizationid");
+    transactioncurrencyid = t.FindColumn("transactioncurrencyid");
+    exchangerate = t.FindColumn("exchangerate");
+    modifiedon = t.FindColumn("modifiedon");
+    modifiedby = t.FindColumn("modifiedby");
+    versionnumber = t.FindColumn("versionnumber");
+    for (const auto& c : t.columns) {
+      if (c->type == ColumnType::kBoolean && c->default_bool) default_bools.push_back(c.get());
+      if (c->type == ColumnType::kMoney && !c->logical_name.ends_with("_base"))
+        if (const Column* base = t.FindColumn(c->logical_name + "_base")) money_base.emplace_back(c.get(), base);
+    }
+  }
+
+  // The base-amount column of money column `c`, or nullptr.
+  const Column* MoneyBase(const Column* c) const {
+    for (const auto& [money, base] : money_base)
+      if (money == c) return base;
+    return nullptr;
+  }
+
+  const Table& table;
+  const Column *pk, *fullname, *firstname, *lastname, *statecode, *statuscode;
+  const Column *overriddencreatedon, *createdon, *createdby, *ownerid, *owninguser, *owningteam, *owningbusinessunit;
+  const Column *organizationid, *transactioncurrencyid, *exchangerate, *modifiedon, *modifiedby, *versionnumber;
+  std::vector<const Column*> default_bools;                         // two-option columns with a default
+  std::vector<std::pair<const Column*, const Column*>> money_base;  // money column → its _base column
+  std::vector<ColumnsSql> inserts, updates;
+  std::vector<std::pair<std::string, std::string>> finds;  // KeySql::where → SELECT text
+};
+
+// The cached statement over exactly the columns of `row` (in row order), built by `build` on a miss.
+template <typename Build>
+const std::string& CachedSql(std::vector<ColumnsSql>& cache, const RowValues& row, Build build) {
+  for (const auto& e : cache) {
+    if (e.columns.size() != row.values.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < e.columns.size(); ++i) same = e.columns[i] == row.values[i].first;
+    if (same) return e.sql;
+  }
+  if (cache.size() >= 32) cache.clear();  // rows of many different shapes: keep the search short
+  ColumnsSql e;
+  e.columns.reserve(row.values.size());
+  for (const auto& [c, v] : row.values) e.columns.push_back(c);
+  e.sql = build();
+  cache.push_back(std::move(e));
+  return cache.back().sql;
+}
+
 }  // namespace
 
 // One write operation's context on the writer thread.
@@ -109,15 +245,31 @@ class OrganizationService::Writer {
 
   int64_t NextVersion() { return svc_.next_version_++; }
 
+  // The plan of `t` for this job, built on first use.
+  TablePlan& Plan(const Table& t) {
+    for (auto& p : plans_)
+      if (&p->table == &t) return *p;
+    plans_.push_back(std::make_unique<TablePlan>(t));
+    return *plans_.back();
+  }
+
   // Finds a record by key: its id and version, or nullopt.
   Result<std::optional<std::pair<Guid, int64_t>>> Find(const Table& t, const RecordKey& key,
                                                        KeySql* out_key = nullptr) {
     ASSIGN_OR_RETURN(KeySql k, KeyToSql(t, key));
     std::optional<std::pair<Guid, int64_t>> found;
-    bool has_version = t.FindColumn("versionnumber") != nullptr;
-    std::string sql = "SELECT t0." + Q(t.PrimaryId()->sql_name) + ", " + (has_version ? "t0.\"versionnumber\"" : "0") +
-                      " FROM " + Q(t.sql_table) + " t0 WHERE " + k.where;
-    RETURN_IF_ERROR(c_.Query(sql, k.params, [&](const storage::Row& r) {
+    TablePlan& plan = Plan(t);
+    const std::string* sql = nullptr;
+    for (const auto& [where, text] : plan.finds)
+      if (where == k.where) sql = &text;
+    if (!sql) {
+      if (plan.finds.size() >= 32) plan.finds.clear();
+      plan.finds.emplace_back(k.where, "SELECT t0." + Q(plan.pk->sql_name) + ", " +
+                                           (plan.versionnumber ? "t0.\"versionnumber\"" : "0") + " FROM " +
+                                           Q(t.sql_table) + " t0 WHERE " + k.where);
+      sql = &plan.finds.back().second;
+    }
+    RETURN_IF_ERROR(c_.Query(*sql, k.params, [&](const storage::Row& r) {
       if (auto g = Guid::Parse(r.Text(0))) found = std::make_pair(*g, r.Int(1));
       return false;
     }));
@@ -152,10 +304,10 @@ class OrganizationService::Writer {
     return Status::Ok();
   }
 
-  void ComputeFullName(const Table& t, RowValues& row, const Entity* current) {
-    const Column* full = t.FindColumn("fullname");
-    const Column* first = t.FindColumn("firstname");
-    const Column* last = t.FindColumn("lastname");
+  void ComputeFullName(const TablePlan& plan, RowValues& row, const Entity* current) {
+    const Column* full = plan.fullname;
+    const Column* first = plan.firstname;
+    const Column* last = plan.lastname;
     if (!full || !first || !last) return;
     if (current && !row.Has(first) && !row.Has(last)) return;
     auto text = [&](const Column* c) -> std::string {
@@ -169,9 +321,10 @@ class OrganizationService::Writer {
     row.Set(full, name.empty() ? Value(std::monostate{}) : Value(name));
   }
 
-  Status SetDefaultStatus(const Table& t, RowValues& row, bool creating) {
-    const Column* state = t.FindColumn("statecode");
-    const Column* status = t.FindColumn("statuscode");
+  Status SetDefaultStatus(const TablePlan& plan, RowValues& row, bool creating) {
+    const Table& t = plan.table;
+    const Column* state = plan.statecode;
+    const Column* status = plan.statuscode;
     if (!state || !status || !status->options) return Status::Ok();
     const Value* sv = row.Get(state);
     const Value* stv = row.Get(status);
@@ -196,25 +349,27 @@ class OrganizationService::Writer {
     return Status::Ok();
   }
 
-  Status Insert(const Table& t, const RowValues& row) {
-    std::string cols, qs;
-    std::vector<storage::SqlValue> params;
-    for (const auto& [c, v] : row.values) {
-      if (!cols.empty()) {
-        cols += ", ";
-        qs += ", ";
+  Status Insert(TablePlan& plan, const RowValues& row) {
+    const Table& t = plan.table;
+    const std::string& sql = CachedSql(plan.inserts, row, [&] {
+      std::string cols, qs;
+      for (const auto& [c, v] : row.values) {
+        if (!cols.empty()) {
+          cols += ", ";
+          qs += ", ";
+        }
+        cols += Q(c->sql_name);
+        qs += "?";
+        if (c->IsPolymorphic()) {
+          cols += ", " + Q(c->sql_name + "_type");
+          qs += ", ?";
+        }
       }
-      cols += Q(c->sql_name);
-      qs += "?";
-      params.push_back(ToSql(v));
-      if (c->IsPolymorphic()) {
-        cols += ", " + Q(c->sql_name + "_type");
-        qs += ", ?";
-        const auto* er = std::get_if<EntityRef>(&v);
-        params.push_back(er ? storage::SqlValue(er->table) : storage::SqlValue());
-      }
-    }
-    auto r = c_.Exec("INSERT INTO " + Q(t.sql_table) + " (" + cols + ") VALUES (" + qs + ")", params);
+      return "INSERT INTO " + Q(t.sql_table) + " (" + cols + ") VALUES (" + qs + ")";
+    });
+    size_t n = 0;
+    for (const auto& [c, v] : row.values) PushParam(params_, n, *c, v);
+    auto r = c_.Exec(sql, std::span<const storage::SqlValue>(params_.data(), n));
     if (!r.ok()) {
       if (r.status().code() == Code::kAlreadyExists) return DuplicateError(t, r.status());
       return r.status();
@@ -241,21 +396,25 @@ class OrganizationService::Writer {
     return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
   }
 
-  Result<Guid> Create(const EntityInput& in, std::optional<Guid> id, int depth = 0) {
+  // Creates a record from `in`; `extra` are fields handled as if they followed in.fields (the key
+  // values of an upsert that creates).
+  Result<Guid> Create(const EntityInput& in, std::optional<Guid> id, int depth = 0, std::span<const Field> extra = {}) {
     if (depth > 8) return PayloadError("Deep insert is nested too deeply.");
     const Table& t = *in.table;
     if (t.is_intersect)
       return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.",
                     err::kNotSupported);
     RowValues row;
-    for (const auto& f : in.fields) {
+    auto take = [&](const Field& f) {
       if (f.column->is_primary_id) {
         if (const auto* g = std::get_if<Guid>(&f.value)) id = *g;
-        continue;
+        return;
       }
-      if (!f.column->valid_for_create) continue;  // silently ignored, as Dataverse does
+      if (!f.column->valid_for_create) return;  // silently ignored, as Dataverse does
       row.Set(f.column, f.value);
-    }
+    };
+    for (const auto& f : in.fields) take(f);
+    for (const auto& f : extra) take(f);
     RETURN_IF_ERROR(ApplyBinds(t, in.binds, row));
     // Single-valued deep insert: create the related record first, then point at it.
     for (const auto& ds : in.deep_single) {
@@ -264,15 +423,16 @@ class OrganizationService::Writer {
     }
     Guid rid = id ? *id : GuidGenerator::NewSequential();
     if (rid.IsNil()) return PayloadError("The id of a new record cannot be the empty GUID.");
-    row.Set(t.PrimaryId(), rid);
+    TablePlan& plan = Plan(t);
+    row.Set(plan.pk, rid);
     // Two-option columns not given take their default value, as in Dataverse.
-    for (const auto& c : t.columns)
-      if (c->type == ColumnType::kBoolean && c->default_bool && !row.Has(c.get())) row.Set(c.get(), *c->default_bool);
-    ComputeFullName(t, row, nullptr);
-    RETURN_IF_ERROR(SetDefaultStatus(t, row, true));
-    FillSystem(t, row, true);
+    for (const Column* c : plan.default_bools)
+      if (!row.Has(c)) row.Set(c, *c->default_bool);
+    ComputeFullName(plan, row, nullptr);
+    RETURN_IF_ERROR(SetDefaultStatus(plan, row, true));
+    FillSystem(plan, row, true);
     RETURN_IF_ERROR(Validate(t, row));
-    RETURN_IF_ERROR(Insert(t, row));
+    RETURN_IF_ERROR(Insert(plan, row));
     // Collection-valued deep insert and binds: children point back at the new record.
     for (const auto& dm : in.deep_many) {
       for (const auto& child_in : dm.children) {
@@ -309,50 +469,59 @@ class OrganizationService::Writer {
     return out;
   }
 
-  void FillSystem(const Table& t, RowValues& row, bool creating) {
-    auto set = [&](std::string_view name, Value v) {
-      if (const Column* c = t.FindColumn(name)) row.Set(c, std::move(v));
+  void FillSystem(const TablePlan& plan, RowValues& row, bool creating) {
+    const Table& t = plan.table;
+    auto set = [&](const Column* c, Value v) {
+      if (c) row.Set(c, std::move(v));
     };
-    auto set_if_missing = [&](std::string_view name, Value v) {
-      if (const Column* c = t.FindColumn(name); c && !row.Has(c)) row.Set(c, std::move(v));
+    auto set_if_missing = [&](const Column* c, Value v) {
+      if (c && !row.Has(c)) row.Set(c, std::move(v));
     };
     EntityRef me{"systemuser", caller_.user_id};
     if (creating) {
-      const Column* oco = t.FindColumn("overriddencreatedon");
+      const Column* oco = plan.overriddencreatedon;
       const Value* override_on = oco ? row.Get(oco) : nullptr;
       if (override_on && std::holds_alternative<Timestamp>(*override_on)) {
         Timestamp created = std::get<Timestamp>(*override_on);
-        set("createdon", created);
-        set("overriddencreatedon", now_);
+        set(plan.createdon, created);
+        set(plan.overriddencreatedon, now_);
       } else {
-        set("createdon", now_);
+        set(plan.createdon, now_);
       }
-      set("createdby", me);
+      set(plan.createdby, me);
       if (t.ownership == catalog::Ownership::kUser) {
-        const Column* owner = t.FindColumn("ownerid");
+        const Column* owner = plan.ownerid;
         const Value* ov = row.Get(owner);
         if (!ov || IsNull(*ov)) {
           row.Set(owner, me);
           ov = row.Get(owner);
         }
         const auto& ref = std::get<EntityRef>(*ov);
-        set(ref.table == "team" ? "owningteam" : "owninguser", ref);
-        set(ref.table == "team" ? "owninguser" : "owningteam", std::monostate{});
-        set_if_missing("owningbusinessunit", EntityRef{"businessunit", caller_.business_unit_id});
+        bool team = ref.table == "team";  // before any Set, which may move `ref`
+        set(team ? plan.owningteam : plan.owninguser, ref);
+        set(team ? plan.owninguser : plan.owningteam, std::monostate{});
+        set_if_missing(plan.owningbusinessunit, EntityRef{"businessunit", caller_.business_unit_id});
       } else if (t.ownership == catalog::Ownership::kOrganization) {
-        set("organizationid", EntityRef{"organization", svc_.ids_.organization_id});
+        set(plan.organizationid, EntityRef{"organization", svc_.ids_.organization_id});
       }
-      if (const Column* cur = t.FindColumn("transactioncurrencyid"); cur && !row.Has(cur))
+      if (const Column* cur = plan.transactioncurrencyid; cur && !row.Has(cur))
         row.Set(cur, EntityRef{"transactioncurrency", svc_.ids_.base_currency_id});
-      if (t.FindColumn("exchangerate") && t.FindColumn("transactioncurrencyid")) set("exchangerate", 1.0);
+      if (plan.exchangerate && plan.transactioncurrencyid) set(plan.exchangerate, 1.0);
     }
-    set("modifiedon", now_);
-    set("modifiedby", me);
+    set(plan.modifiedon, now_);
+    set(plan.modifiedby, me);
     // Money base amounts at an exchange rate of 1 (single-currency environments).
-    for (const auto& [c, v] : std::vector<std::pair<const Column*, Value>>(row.values))
-      if (c->type == ColumnType::kMoney && !c->logical_name.ends_with("_base"))
-        if (const Column* base = t.FindColumn(c->logical_name + "_base")) row.Set(base, v);
-    if (t.FindColumn("versionnumber")) set("versionnumber", NextVersion());
+    if (!plan.money_base.empty()) {
+      for (size_t i = 0, n = row.values.size(); i < n; ++i) {
+        const Column* c = row.values[i].first;
+        if (c->type != ColumnType::kMoney) continue;
+        if (const Column* base = plan.MoneyBase(c)) {
+          Value v = row.values[i].second;  // Set may grow the vector
+          row.Set(base, std::move(v));
+        }
+      }
+    }
+    if (plan.versionnumber) set(plan.versionnumber, NextVersion());
   }
 
   Result<WriteResult> Upsert(const EntityInput& in, const RecordKey& key, UpsertMode mode,
@@ -366,7 +535,7 @@ class OrganizationService::Writer {
     if (!found) {
       if (mode == UpsertMode::kUpdateOnly || if_match) return NotFoundFor(t, k);
       // Create with the key values from the URL unless the body has them.
-      EntityInput copy = CopyInput(in);
+      std::vector<Field> key_fields;
       std::optional<Guid> id = key.id;
       if (!key.id) {
         for (const auto& [name, lit] : key.alternate) {
@@ -378,13 +547,14 @@ class OrganizationService::Writer {
             continue;
           }
           bool in_body = false;
-          for (const auto& f : copy.fields) in_body |= f.column == c;
+          for (const auto& f : in.fields) in_body |= f.column == c;
+          for (const auto& f : key_fields) in_body |= f.column == c;
           if (in_body) continue;
           ASSIGN_OR_RETURN(Value v, LiteralToValue(*c, lit));
-          copy.fields.push_back(Field{c, std::move(v)});
+          key_fields.push_back(Field{c, std::move(v)});
         }
       }
-      ASSIGN_OR_RETURN(Guid rid, Create(copy, id));
+      ASSIGN_OR_RETURN(Guid rid, Create(in, id, 0, key_fields));
       return WriteResult{rid, true};
     }
     if (mode == UpsertMode::kCreateOnly)
@@ -415,10 +585,11 @@ class OrganizationService::Writer {
       ASSIGN_OR_RETURN(Guid child, Create(*ds.child, std::nullopt, 1));
       row.Set(ds.nav->column, EntityRef{ds.nav->target->logical_name, child});
     }
-    if (t.FindColumn("fullname") && t.FindColumn("firstname")) {
+    TablePlan& plan = Plan(t);
+    if (plan.fullname && plan.firstname) {
       Entity current;
-      const Column* first = t.FindColumn("firstname");
-      const Column* last = t.FindColumn("lastname");
+      const Column* first = plan.firstname;
+      const Column* last = plan.lastname;
       std::vector<storage::SqlValue> p = {id.ToString()};
       RETURN_IF_ERROR(
           c_.Query("SELECT \"firstname\", \"lastname\" FROM " + Q(t.sql_table) + " WHERE " + Q(t.primary_id) + " = ?",
@@ -427,26 +598,24 @@ class OrganizationService::Writer {
                      current.fields.push_back(Field{last, FromSql(*last, r, 1)});
                      return false;
                    }));
-      ComputeFullName(t, row, &current);
+      ComputeFullName(plan, row, &current);
     }
-    RETURN_IF_ERROR(SetDefaultStatus(t, row, false));
-    FillSystem(t, row, false);
+    RETURN_IF_ERROR(SetDefaultStatus(plan, row, false));
+    FillSystem(plan, row, false);
     RETURN_IF_ERROR(Validate(t, row));
-    std::string sets;
-    std::vector<storage::SqlValue> params;
-    for (const auto& [c, v] : row.values) {
-      if (!sets.empty()) sets += ", ";
-      sets += Q(c->sql_name) + " = ?";
-      params.push_back(ToSql(v));
-      if (c->IsPolymorphic()) {
-        sets += ", " + Q(c->sql_name + "_type") + " = ?";
-        const auto* er = std::get_if<EntityRef>(&v);
-        params.push_back(er ? storage::SqlValue(er->table) : storage::SqlValue());
+    const std::string& sql = CachedSql(plan.updates, row, [&] {
+      std::string sets;
+      for (const auto& [c, v] : row.values) {
+        if (!sets.empty()) sets += ", ";
+        sets += Q(c->sql_name) + " = ?";
+        if (c->IsPolymorphic()) sets += ", " + Q(c->sql_name + "_type") + " = ?";
       }
-    }
-    params.push_back(id.ToString());
-    auto r =
-        c_.Exec("UPDATE " + Q(t.sql_table) + " SET " + sets + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", params);
+      return "UPDATE " + Q(t.sql_table) + " SET " + sets + " WHERE " + Q(plan.pk->sql_name) + " = ?";
+    });
+    size_t n = 0;
+    for (const auto& [c, v] : row.values) PushParam(params_, n, *c, v);
+    PushParam(params_, n, *plan.pk, Value(id));
+    auto r = c_.Exec(sql, std::span<const storage::SqlValue>(params_.data(), n));
     if (!r.ok()) return r.status().code() == Code::kAlreadyExists ? DuplicateError(t, r.status()) : r.status();
     for (const auto& dm : in.deep_many) {
       for (const auto& existing : dm.existing) {
@@ -594,6 +763,8 @@ class OrganizationService::Writer {
   const catalog::Catalog& cat_;
   const CallerContext& caller_;
   Timestamp now_;
+  std::vector<std::unique_ptr<TablePlan>> plans_;
+  std::vector<storage::SqlValue> params_;  // parameters of the last INSERT/UPDATE, reused row after row
 };
 
 OrganizationService::OrganizationService(storage::Engine& engine, CatalogHolder& catalog, const Clock& clock,

@@ -161,7 +161,11 @@ Result<data::EntityInput> ParseEntityBody(const catalog::Catalog& cat, const Tab
     if (key == "@odata.type") {
       std::string_view type = value.is_string() ? std::string_view(value.as_string()) : std::string_view();
       if (!type.empty() && type.front() == '#') type.remove_prefix(1);
-      if (type != "Microsoft.Dynamics.CRM." + table.logical_name && type != "mscrm." + table.logical_name)
+      auto names_table = [&](std::string_view prefix) {
+        return type.size() == prefix.size() + table.logical_name.size() && type.starts_with(prefix) &&
+               type.substr(prefix.size()) == table.logical_name;
+      };
+      if (!names_table("Microsoft.Dynamics.CRM.") && !names_table("mscrm."))
         return Payload(table, "The @odata.type '" + (value.is_string() ? value.as_string() : value.Dump()) +
                                   "' does not match the entity set's type 'Microsoft.Dynamics.CRM." +
                                   table.logical_name + "'.");

@@ -112,7 +112,7 @@ class SqliteConnection final : public Connection {
 
  private:
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
-    auto it = cache_.find(std::string(sql));
+    auto it = cache_.find(sql);  // heterogeneous lookup: no copy of the SQL text per statement
     if (it != cache_.end()) return it->second;
     if (cache_.size() >= kMaxCached) {
       for (auto& [k, st] : cache_) sqlite3_finalize(st);
@@ -137,10 +137,12 @@ class SqliteConnection final : public Connection {
               return sqlite3_bind_int64(st, idx, v);
             else if constexpr (std::is_same_v<T, double>)
               return sqlite3_bind_double(st, idx, v);
+            // SQLITE_STATIC: `params` outlives the statement's use of them (Exec and Query step,
+            // reset and clear the bindings before they return), so SQLite need not copy them.
             else if constexpr (std::is_same_v<T, std::string>)
-              return sqlite3_bind_text64(st, idx, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+              return sqlite3_bind_text64(st, idx, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8);
             else
-              return sqlite3_bind_blob64(st, idx, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT);
+              return sqlite3_bind_blob64(st, idx, v.bytes.data(), v.bytes.size(), SQLITE_STATIC);
           },
           params[i]);
       if (rc != SQLITE_OK) {
@@ -152,12 +154,21 @@ class SqliteConnection final : public Connection {
     return Status::Ok();
   }
 
+  // Hashes std::string and std::string_view alike, so lookups by string_view need no copy.
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   static constexpr size_t kMaxCached = 2048;
   sqlite3* db_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> cache_;
 };
 
-Result<std::unique_ptr<SqliteConnection>> OpenConnection(const SqliteOptions& o, bool writer) {
+enum class Role : uint8_t { kWriter, kReader, kCheckpointer };
+
+Result<std::unique_ptr<SqliteConnection>> OpenConnection(const SqliteOptions& o, Role role) {
+  const bool writer = role == Role::kWriter;
   // Memory statistics take a global mutex on every allocation; readers on two cores contend on it.
   static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)configured;
@@ -173,7 +184,12 @@ Result<std::unique_ptr<SqliteConnection>> OpenConnection(const SqliteOptions& o,
   sqlite3_busy_timeout(db, 10000);
   std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;";
   pragmas += o.synchronous_full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
-  if (!writer) pragmas += "PRAGMA query_only=1;";
+  if (role == Role::kReader) pragmas += "PRAGMA query_only=1;";
+  // The writer's savepoint journals (one savepoint per job, see RunBatch) stay in memory: with the
+  // default temp store they spill to a temporary file past 64 KiB, and a 1,000-row bulk job would
+  // write a few hundred KiB there, page by page, for nothing (the journal dies with the savepoint).
+  // Readers keep the default, so large sorts do not hold memory.
+  if (writer) pragmas += "PRAGMA temp_store=MEMORY;";
   RETURN_IF_ERROR(conn->ExecScript(pragmas));
   return conn;
 }
@@ -183,10 +199,100 @@ struct Job {
   WriteDone done;
 };
 
+// WAL checkpoints. SQLite's default runs a checkpoint on the committing connection once the WAL
+// holds 1,000 pages, so the writer thread used to copy every page a second time (WAL → database
+// file) and wait for the database file's fsync between two batches. Here the writer only asks,
+// and a thread of its own runs PASSIVE checkpoints on another connection, concurrently with the
+// next batches. A commit is durable once the WAL is synced, as before; checkpoints only move
+// committed pages into the database file.
+//
+// SQLite restarts the WAL from its beginning only in a write transaction that started when the WAL
+// was entirely checkpointed, which a busy writer, beginning its next batch right after each
+// commit, rarely sees while the checkpointer is still running. So once the WAL passes
+// kMaxWalFrames the writer waits for the running checkpoint and finishes it itself, as SQLite's
+// default would: the WAL stays below about kMaxWalFrames pages plus one batch.
+class Checkpointer {
+ public:
+  static constexpr int kCheckpointFrames = 1000;  // SQLite's default wal_autocheckpoint
+  static constexpr int kMaxWalFrames = 4096;
+
+  explicit Checkpointer(std::unique_ptr<SqliteConnection> conn) : conn_(std::move(conn)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Checkpointer() { Stop(); }
+
+  // Installs the commit hook on the writer's connection (replaces SQLite's auto-checkpoint).
+  void Attach(sqlite3* writer) { sqlite3_wal_hook(writer, &Checkpointer::OnCommit, this); }
+
+  // Writer thread, before a batch: keeps the WAL bounded (see above).
+  void BeforeBatch(sqlite3* writer) {
+    if (wal_frames_ < kMaxWalFrames) return;
+    {
+      std::unique_lock lock(mu_);
+      done_cv_.wait(lock, [this] { return !running_; });
+    }
+    sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    wal_frames_ = 0;  // the next commit reports the WAL's new size
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    conn_.reset();
+  }
+
+ private:
+  // SQLite calls this on the writer thread after every commit with the WAL's size in pages.
+  static int OnCommit(void* self, sqlite3*, const char*, int frames) {
+    auto* c = static_cast<Checkpointer*>(self);
+    c->wal_frames_ = frames;
+    if (frames >= kCheckpointFrames) {
+      std::lock_guard lock(c->mu_);
+      c->requested_ = true;
+      c->cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void Loop() {
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || requested_; });
+        if (stopping_) return;
+        requested_ = false;
+        running_ = true;
+      }
+      // PASSIVE: copies what it can without waiting for the writer or readers. Failures (a
+      // reader holding an old snapshot, a busy lock) only leave pages for the next checkpoint.
+      sqlite3_wal_checkpoint_v2(conn_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      {
+        std::lock_guard lock(mu_);
+        running_ = false;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  std::unique_ptr<SqliteConnection> conn_;
+  int wal_frames_ = 0;  // writer thread only
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  bool requested_ = false, running_ = false, stopping_ = false;
+  std::thread thread_;
+};
+
 class SqliteEngine final : public Engine {
  public:
-  SqliteEngine(SqliteOptions o, std::unique_ptr<SqliteConnection> writer)
-      : options_(std::move(o)), writer_conn_(std::move(writer)) {
+  SqliteEngine(SqliteOptions o, std::unique_ptr<SqliteConnection> writer,
+               std::unique_ptr<SqliteConnection> checkpointer)
+      : options_(std::move(o)), writer_conn_(std::move(writer)), checkpointer_(std::move(checkpointer)) {
+    checkpointer_.Attach(writer_conn_->db());
     thread_ = std::thread([this] { WriterLoop(); });
   }
 
@@ -205,7 +311,7 @@ class SqliteEngine final : public Engine {
       }
     }
     if (!c) {
-      auto opened = OpenConnection(options_, false);
+      auto opened = OpenConnection(options_, Role::kReader);
       if (!opened.ok()) {
         // Cannot open another reader (file descriptors exhausted?): fall back to a blocking wait.
         std::unique_lock lock(read_mu_);
@@ -249,6 +355,7 @@ class SqliteEngine final : public Engine {
       cv_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
+    checkpointer_.Stop();  // before the writer's connection closes (the last one checkpoints)
     writer_conn_.reset();
   }
 
@@ -286,6 +393,7 @@ class SqliteEngine final : public Engine {
 
   void RunBatch(std::vector<Job>& batch, std::vector<Status>& results) {
     SqliteConnection& c = *writer_conn_;
+    checkpointer_.BeforeBatch(c.db());
     auto begin = c.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (size_t i = 0; i < batch.size(); ++i) results.push_back(begin.status());
@@ -323,6 +431,7 @@ class SqliteEngine final : public Engine {
 
   SqliteOptions options_;
   std::unique_ptr<SqliteConnection> writer_conn_;
+  Checkpointer checkpointer_;
   std::function<Status(Connection&)> hook_;
 
   mutable std::mutex mu_;
@@ -340,8 +449,9 @@ class SqliteEngine final : public Engine {
 }  // namespace
 
 Result<std::unique_ptr<Engine>> OpenSqlite(const SqliteOptions& options) {
-  ASSIGN_OR_RETURN(auto writer, OpenConnection(options, true));
-  return std::unique_ptr<Engine>(std::make_unique<SqliteEngine>(options, std::move(writer)));
+  ASSIGN_OR_RETURN(auto writer, OpenConnection(options, Role::kWriter));
+  ASSIGN_OR_RETURN(auto checkpointer, OpenConnection(options, Role::kCheckpointer));
+  return std::unique_ptr<Engine>(std::make_unique<SqliteEngine>(options, std::move(writer), std::move(checkpointer)));
 }
 
 }  // namespace tributary::storage
