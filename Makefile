@@ -68,7 +68,7 @@ e2e: deps build
 	TRIBUTARY_BIN=$(abspath $(BUILD))/tributary node --test --test-concurrency=1 tests/e2e/
 
 bench: deps build
-	bash bench/webapi.sh && bash bench/bulk.sh
+	bash bench/webapi.sh && bash bench/bulk.sh && bash bench/security.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -1,7 +1,8 @@
 // tributary: the only place that knows every concrete component (DESIGN.md §3).
 //
-//   tributary serve --data DIR --listen HOST:PORT [--config FILE]
+//   tributary serve --data DIR --listen HOST:PORT [--config FILE] [--profile developer|production]
 //   tributary schema apply --data DIR FILE
+//   tributary user … / tributary role …   (admin.h)
 //   tributary version
 
 #include <yaml-cpp/yaml.h>
@@ -11,8 +12,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
+#include "admin.h"
 #include "tributary/catalog/schema.h"
 #include "tributary/data/environment.h"
 #include "tributary/server/server.h"
@@ -49,21 +52,106 @@ bool SplitListen(const std::string& listen, std::string& host, uint16_t& port) {
   return !host.empty();
 }
 
+// identity.issuers (docs/usage.md): external OpenID Connect issuers. Returns an error text or "".
+// The values are checked when the server starts.
+std::string ReadIssuers(const YAML::Node& identity, std::vector<tributary::security::TrustedIssuer>& out) {
+  if (!identity.IsMap()) return "identity must be a map";
+  for (const auto& kv : identity)
+    if (kv.first.as<std::string>() != "issuers")
+      return "identity." + kv.first.as<std::string>() + " is not a known key";
+  YAML::Node list = identity["issuers"];
+  if (!list) return "";
+  if (!list.IsSequence()) return "identity.issuers must be a list";
+  for (size_t i = 0; i < list.size(); ++i) {
+    YAML::Node n = list[i];
+    std::string where = "identity.issuers[" + std::to_string(i) + "]";
+    if (!n.IsMap()) return where + " must be a map";
+    tributary::security::TrustedIssuer t;
+    for (const auto& kv : n) {
+      std::string key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (key == "issuer") {
+        t.issuer = v.as<std::string>();
+      } else if (key == "audience") {
+        if (v.IsSequence()) {
+          for (const auto& a : v) t.audiences.push_back(a.as<std::string>());
+        } else {
+          t.audiences.push_back(v.as<std::string>());
+        }
+      } else if (key == "jwks_uri") {
+        t.jwks_uri = v.as<std::string>();
+      } else if (key == "jwks_cache_seconds") {
+        t.jwks_cache_seconds = v.as<int>();
+      } else if (key == "jwks_min_refresh_seconds") {
+        t.jwks_min_refresh_seconds = v.as<int>();
+      } else {
+        return where + "." + key + " is not a known key";
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  return "";
+}
+
+// service_protection (docs/usage.md): the per-user limits. `enabled`, when present, overrides the
+// profile. Returns an error text or ""; the values are checked when the server starts.
+std::string ReadServiceProtection(const YAML::Node& n, tributary::server::ServiceProtectionOptions& o) {
+  if (!n.IsMap()) return "service_protection must be a map";
+  for (const auto& kv : n) {
+    std::string key = kv.first.as<std::string>();
+    const YAML::Node& v = kv.second;
+    if (key == "enabled") {
+      o.enabled = v.as<bool>();
+    } else if (key == "requests") {
+      o.requests = v.as<int64_t>();
+    } else if (key == "execution_seconds") {
+      o.execution_seconds = v.as<int64_t>();
+    } else if (key == "window_seconds") {
+      o.window_seconds = v.as<int64_t>();
+    } else if (key == "concurrent") {
+      o.concurrent = v.as<int64_t>();
+    } else {
+      return "service_protection." + key + " is not a known key";
+    }
+  }
+  return "";
+}
+
 int Fail(const std::string& what) {
   std::fprintf(stderr, "tributary: %s\n", what.c_str());
   return 2;
 }
 
-int Serve(std::string data_dir, std::string listen, const std::string& config) {
+int Serve(std::string data_dir, std::string listen, const std::string& config, std::string profile) {
   tributary::server::ServerOptions so;
+  std::optional<YAML::Node> protection;  // service_protection, applied over the profile
   if (!config.empty()) {
     try {
       YAML::Node c = YAML::LoadFile(config);
+      if (c["profile"] && profile.empty()) profile = c["profile"].as<std::string>();
+      if (c["service_protection"]) protection.emplace(c["service_protection"]);
       if (c["listen"] && listen.empty()) listen = c["listen"].as<std::string>();
       if (c["data"] && data_dir.empty()) data_dir = c["data"].as<std::string>();
       if (c["public_url"]) so.public_url = c["public_url"].as<std::string>();
       if (c["threads"]) so.threads = c["threads"].as<int>();
       if (c["max_body_mb"]) so.max_body_bytes = c["max_body_mb"].as<size_t>() << 20;
+      if (c["identity"]) {
+        std::string e = ReadIssuers(c["identity"], so.issuers);
+        if (!e.empty()) return Fail("cannot read the config file " + config + ": " + e);
+      }
+    } catch (const YAML::Exception& e) {
+      return Fail("cannot read the config file " + config + ": " + e.what());
+    }
+  }
+  // developer (default): no service protection limits; production: Dataverse's defaults.
+  if (profile.empty()) profile = "developer";
+  if (profile != "developer" && profile != "production")
+    return Fail("profile must be developer or production, got '" + profile + "'");
+  so.service_protection.enabled = profile == "production";
+  if (protection) {
+    try {
+      std::string e = ReadServiceProtection(*protection, so.service_protection);
+      if (!e.empty()) return Fail("cannot read the config file " + config + ": " + e);
     } catch (const YAML::Exception& e) {
       return Fail("cannot read the config file " + config + ": " + e.what());
     }
@@ -121,20 +209,27 @@ int SchemaApply(const std::string& data_dir, const std::string& file) {
 int main(int argc, char** argv) {
   CLI::App app{"Tributary: a self-hosted, Dataverse-compatible data platform and integration hub"};
   app.require_subcommand(1);
-  std::string data_dir, listen, config, file;
+  std::string data_dir, listen, config, file, profile;
   auto* serve = app.add_subcommand("serve", "Start the server");
   serve->add_option("--data", data_dir, "Data folder (default ./data)");
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--config", config, "YAML config file");
+  serve->add_option("--profile", profile, "developer (default: no service protection limits) or production");
   auto* schema = app.add_subcommand("schema", "Manage the schema");
   schema->require_subcommand(1);
   auto* apply = schema->add_subcommand("apply", "Apply a schema file (YAML or JSON, docs/formats/schema.md)");
   apply->add_option("--data", data_dir, "Data folder")->required();
   apply->add_option("file", file, "Schema file")->required();
+  tributary::app::AdminCommands admin(app, EnvOptions);
   app.add_subcommand("version", "Print the version");
-  CLI11_PARSE(app, argc, argv);
-  if (serve->parsed()) return Serve(data_dir, listen, config);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; bad arguments: 2
+  }
+  if (serve->parsed()) return Serve(data_dir, listen, config, profile);
   if (apply->parsed()) return SchemaApply(data_dir, file);
+  if (auto rc = admin.Run()) return *rc;
   std::printf("tributary 0.1.0\n");
   return 0;
 }

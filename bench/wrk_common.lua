@@ -2,6 +2,7 @@
 --
 -- Environment (read in every wrk thread):
 --   BENCH_TOKEN        bearer token sent as "Authorization: Bearer ..." (required by the server)
+--   BENCH_CALLER_ID    if set, sent as "MSCRMCallerID: ..." (the token's user acts as that user)
 --   BENCH_RESULT_FILE  if set, done() appends one machine-readable line there:
 --                      rps=<n> requests=<n> duration_s=<n> p50_ms=<n> p90_ms=<n> p99_ms=<n>
 --                      max_ms=<n> non2xx=<n> connect=<n> read=<n> write=<n> timeout=<n>
@@ -18,6 +19,10 @@ function bench.headers(extra)
   local token = os.getenv("BENCH_TOKEN")
   if token and token ~= "" then
     h["Authorization"] = "Bearer " .. token
+  end
+  local caller = os.getenv("BENCH_CALLER_ID")
+  if caller and caller ~= "" then
+    h["MSCRMCallerID"] = caller  -- impersonation (bench/security.sh)
   end
   if extra then
     for k, v in pairs(extra) do h[k] = v end

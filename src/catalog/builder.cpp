@@ -157,6 +157,7 @@ class CatalogAssembler {
                      : d.ownership == "none"       ? Ownership::kNone
                                                    : Ownership::kUser;
       t->change_tracking = d.changetracking;
+      t->audit_enabled = d.audit;
       t->primary_id = d.name + "id";
       t->sql_table = d.name;
       cat_->by_name_[t->logical_name] = t.get();
@@ -215,6 +216,7 @@ class CatalogAssembler {
     Column& c = Add(t, std::move(name), type);
     c.valid_for_create = false;
     c.valid_for_update = false;
+    c.audit_enabled = false;
     return c;
   }
 
@@ -380,6 +382,8 @@ class CatalogAssembler {
       c.valid_for_create = false;
       c.valid_for_update = false;
     }
+    c.audit_enabled = cd.audit.value_or(!cd.readonly);
+    c.is_secured = cd.secured;
     if (cd.required == "applicationrequired")
       c.required = RequiredLevel::kApplicationRequired;
     else if (cd.required == "recommended")
@@ -454,6 +458,10 @@ class CatalogAssembler {
           errors_.Add(cd.path + ".behavior", "must be userlocal, dateonly or timezoneindependent");
         break;
       case ColumnType::kLookup: {
+        if (cd.target == "*") {  // any table: no relationship, the target is stored per row
+          c.any_target = true;
+          break;
+        }
         if (!cat_->FindTable(cd.target)) {
           errors_.Add(cd.path + ".target", "no table named '" + cd.target + "'");
           break;
@@ -517,6 +525,9 @@ class CatalogAssembler {
     Column& c2 = Add(it, a2, ColumnType::kUniqueIdentifier);
     c1.indexed = c2.indexed = true;
     c1.required = c2.required = RequiredLevel::kSystemRequired;
+    // Dataverse's roleprivileges intersect also holds the depth at which the role has the
+    // privilege (1 Basic, 2 Local, 4 Deep, 8 Global; an association through $ref gives Global).
+    if (iname == "roleprivileges") Add(it, "privilegedepthmask", ColumnType::kInteger);
     System(it, "versionnumber", ColumnType::kBigInt);
     auto rel = std::make_unique<Relationship>();
     rel->schema_name = r.name;
@@ -852,6 +863,7 @@ struct CatalogBuilder::Merge {
       if (tu.displaycollectionname) td->displaycollectionname = *tu.displaycollectionname;
       if (tu.description) td->description = *tu.description;
       if (tu.changetracking) td->changetracking = *tu.changetracking;
+      if (tu.audit) td->audit = *tu.audit;
       const Table* t = cat.FindTable(tu.name);
       for (const auto& cu : tu.columns) {
         ColumnDef* cd = FindColumnDef(*td, cu.name);
@@ -878,6 +890,8 @@ struct CatalogBuilder::Merge {
         if (cu.description) cd->description = *cu.description;
         if (cu.required) cd->required = *cu.required;
         if (cu.indexed) cd->indexed = *cu.indexed;
+        if (cu.audit) cd->audit = *cu.audit;
+        if (cu.secured) cd->secured = *cu.secured;
         if (cu.format && only(ty == "string", "format", "string")) cd->format = *cu.format;
         if (cu.maxlength && only(ty == "string" || ty == "memo", "maxlength", "string and memo"))
           cd->maxlength = cu.maxlength;

@@ -91,7 +91,7 @@ class Parser {
     CheckKeys(n, p, {"name",          "schemaname", "displayname", "description", "type",    "format",  "behavior",
                      "required",      "maxlength",  "precision",   "min",         "max",     "target",  "relationship",
                      "relationships", "nav",        "ondelete",    "choices",     "options", "default", "truelabel",
-                     "falselabel",    "readonly",   "indexed",     "max_size_kb"});
+                     "falselabel",    "readonly",   "indexed",     "max_size_kb", "audit",   "secured"});
     ColumnDef c;
     c.path = p;
     c.name = Str(n, "name", p);
@@ -124,6 +124,8 @@ class Parser {
     c.falselabel = Str(n, "falselabel", p);
     c.readonly = Bool(n, "readonly", p).value_or(false);
     c.indexed = Bool(n, "indexed", p).value_or(false);
+    c.audit = Bool(n, "audit", p);
+    c.secured = Bool(n, "secured", p).value_or(false);
     return c;
   }
 
@@ -131,7 +133,7 @@ class Parser {
     CheckKeys(
         n, p,
         {"name", "schemaname", "displayname", "displaycollectionname", "description", "entitysetname", "ownership",
-         "primaryname", "changetracking", "objecttypecode", "basename", "states", "columns", "keys"});
+         "primaryname", "changetracking", "audit", "objecttypecode", "basename", "states", "columns", "keys"});
     TableDef t;
     t.path = p;
     t.name = Str(n, "name", p);
@@ -147,6 +149,7 @@ class Parser {
       t.primaryname = std::move(c);
     }
     t.changetracking = Bool(n, "changetracking", p).value_or(false);
+    t.audit = Bool(n, "audit", p).value_or(false);
     t.objecttypecode = Num<int>(n, "objecttypecode", p).value_or(0);
     t.basename = Str(n, "basename", p);
     if (YAML::Node s = n["states"]) {
@@ -240,7 +243,7 @@ class Parser {
   ColumnUpdate UpdateColumn(const YAML::Node& n, const std::string& p) {
     CheckKeys(n, p,
               {"name", "displayname", "description", "required", "format", "maxlength", "precision", "max_size_kb",
-               "min", "max", "options", "default", "truelabel", "falselabel", "indexed"});
+               "min", "max", "options", "default", "truelabel", "falselabel", "indexed", "audit", "secured"});
     ColumnUpdate c;
     c.path = p;
     c.name = Str(n, "name", p);
@@ -259,6 +262,8 @@ class Parser {
     c.truelabel = OptStr(n, "truelabel", p);
     c.falselabel = OptStr(n, "falselabel", p);
     c.indexed = Bool(n, "indexed", p);
+    c.audit = Bool(n, "audit", p);
+    c.secured = Bool(n, "secured", p);
     return c;
   }
 
@@ -280,7 +285,8 @@ class Parser {
       for (size_t i = 0; i < l.size(); ++i) fn(l[i], p + "[" + std::to_string(i) + "]");
     };
     each("tables", [&](const YAML::Node& t, const std::string& p) {
-      CheckKeys(t, p, {"name", "displayname", "displaycollectionname", "description", "changetracking", "columns"});
+      CheckKeys(t, p,
+                {"name", "displayname", "displaycollectionname", "description", "changetracking", "audit", "columns"});
       TableUpdate tu;
       tu.path = p;
       tu.name = Str(t, "name", p);
@@ -289,6 +295,7 @@ class Parser {
       tu.displaycollectionname = OptStr(t, "displaycollectionname", p);
       tu.description = OptStr(t, "description", p);
       tu.changetracking = Bool(t, "changetracking", p);
+      tu.audit = Bool(t, "audit", p);
       if (YAML::Node cs = t["columns"]) {
         if (!cs.IsSequence())
           Error(p + ".columns", "must be a list");

@@ -89,6 +89,14 @@ void WriteColumn(JsonWriter& w, const ColumnDef& c) {
     w.Key("indexed");
     w.Bool(true);
   }
+  if (c.audit) {
+    w.Key("audit");
+    w.Bool(*c.audit);
+  }
+  if (c.secured) {
+    w.Key("secured");
+    w.Bool(true);
+  }
   w.EndObject();
 }
 
@@ -154,6 +162,7 @@ void WriteUpdate(JsonWriter& w, const UpdateDef& u) {
       OptStr(w, "displaycollectionname", t.displaycollectionname);
       OptStr(w, "description", t.description);
       OptBool(w, "changetracking", t.changetracking);
+      OptBool(w, "audit", t.audit);
       if (!t.columns.empty()) {
         w.Key("columns");
         w.BeginArray();
@@ -174,6 +183,8 @@ void WriteUpdate(JsonWriter& w, const UpdateDef& u) {
           OptStr(w, "truelabel", c.truelabel);
           OptStr(w, "falselabel", c.falselabel);
           OptBool(w, "indexed", c.indexed);
+          OptBool(w, "audit", c.audit);
+          OptBool(w, "secured", c.secured);
           w.EndObject();
         }
         w.EndArray();
@@ -250,6 +261,10 @@ std::string SchemaDocToJson(const SchemaDoc& d) {
     }
     if (t.changetracking) {
       w.Key("changetracking");
+      w.Bool(true);
+    }
+    if (t.audit) {
+      w.Key("audit");
       w.Bool(true);
     }
     w.Key("columns");

@@ -169,7 +169,17 @@ Status Environment::Load() {
   service_->next_version_ = v + 1;
   service_->persisted_version_ = v;
   engine_->SetPreCommitHook([svc = service_.get()](storage::Connection& c) { return svc->PreCommit(c); });
-  RETURN_IF_ERROR(engine_->WriteSync([cat](storage::Connection& c) { return EnsureSqlSchema(c, *cat); }));
+  security_ = std::make_unique<security::SecurityCache>(*engine_);
+  service_->SetSecurityCache(security_.get());
+  RETURN_IF_ERROR(engine_->WriteSync([cat](storage::Connection& c) {
+    RETURN_IF_ERROR(EnsureSqlSchema(c, *cat));
+    RETURN_IF_ERROR(SyncPrivileges(c, *cat));
+    // Stores created before roles had templates: the bootstrap role is System Administrator.
+    std::vector<storage::SqlValue> p = {std::string(security::kSystemAdministratorTemplateId)};
+    return c
+        .Exec("UPDATE role SET roletemplateid = ? WHERE name = 'System Administrator' AND roletemplateid IS NULL", p)
+        .status();
+  }));
   std::optional<std::string> secret;
   RETURN_IF_ERROR(
       r->Query("SELECT value FROM _t_secret WHERE name = 'token_signing_key'", {}, [&](const storage::Row& row) {
@@ -187,13 +197,16 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
   ids_.base_currency_id = GuidGenerator::NewSequential();
   ids_.admin_user_id = GuidGenerator::NewSequential();
   service_ = std::make_unique<OrganizationService>(*engine_, catalog_, *clock_, ids_);
+  service_->SetSecurityCache(security_.get());  // Load() set it on the service this one replaces
   service_->next_version_ = 1;
   engine_->SetPreCommitHook([svc = service_.get()](storage::Connection& c) { return svc->PreCommit(c); });
   RETURN_IF_ERROR(engine_->WriteSync([](storage::Connection& c) {
     RETURN_IF_ERROR(SetMeta(c, "format_version", std::to_string(kStoreFormatVersion)));
     return c.Exec("INSERT OR IGNORE INTO _t_meta (key, value) VALUES ('version', '0')").status();
   }));
-  CallerContext sys{ids_.admin_user_id, ids_.root_business_unit_id};
+  CallerContext sys;  // the platform itself: no principal, every check passes
+  sys.user_id = ids_.admin_user_id;
+  sys.business_unit_id = ids_.root_business_unit_id;
   RETURN_IF_ERROR(CreateSync(*service_, sys, *cat, "transactioncurrency",
                              {{"currencyname", std::string("US Dollar")},
                               {"isocurrencycode", std::string("USD")},
@@ -213,6 +226,14 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
   RETURN_IF_ERROR(
       CreateSync(*service_, sys, *cat, "businessunit", {{"name", std::string("Tributary")}}, ids_.root_business_unit_id)
           .status());
+  // Each business unit has a default owner team; its members are the BU's users.
+  RETURN_IF_ERROR(CreateSync(*service_, sys, *cat, "team",
+                             {{"name", std::string("Tributary")},
+                              {"teamtype", int64_t{0}},
+                              {"isdefault", true},
+                              {"businessunitid", EntityRef{"businessunit", ids_.root_business_unit_id}}},
+                             GuidGenerator::NewSequential())
+                      .status());
   std::string client_id =
       options.bootstrap_client_id.empty() ? GuidGenerator::NewRandom().ToString() : options.bootstrap_client_id;
   auto app_guid = Guid::Parse(client_id);
@@ -227,6 +248,7 @@ Status Environment::Bootstrap(const EnvironmentOptions& options) {
   Guid role_id = GuidGenerator::NewSequential();
   RETURN_IF_ERROR(CreateSync(*service_, sys, *cat, "role",
                              {{"name", std::string("System Administrator")},
+                              {"roletemplateid", *Guid::Parse(security::kSystemAdministratorTemplateId)},
                               {"businessunitid", EntityRef{"businessunit", ids_.root_business_unit_id}}},
                              role_id)
                       .status());
@@ -300,31 +322,41 @@ Result<std::optional<Credential>> Environment::FindCredential(std::string_view c
 }
 
 Result<CallerContext> Environment::ResolveUser(const Guid& user_id) {
-  std::string key = user_id.ToString();
-  int64_t now = clock_->Now().ms;
-  {
-    std::lock_guard lock(user_mu_);
-    auto it = user_cache_.find(key);
-    if (it != user_cache_.end() && it->second.second > now) return it->second.first;
-  }
-  std::optional<CallerContext> ctx;
-  auto r = engine_->Read();
-  std::vector<storage::SqlValue> p = {key};
-  RETURN_IF_ERROR(r->Query("SELECT businessunitid, isdisabled FROM systemuser WHERE systemuserid = ?", p,
-                           [&](const storage::Row& row) {
-                             CallerContext c;
-                             c.user_id = user_id;
-                             if (auto g = Guid::Parse(row.Text(0))) c.business_unit_id = *g;
-                             if (!(row.kind(1) == storage::ValueKind::kInt && row.Int(1) != 0)) ctx = c;
-                             return false;
-                           }));
-  if (!ctx)
+  auto p = security_->Get(user_id);
+  if (!p.ok() && p.status().code() != Code::kNotFound) return p.status();
+  if (!p.ok() || (*p)->disabled)
     return Status(Code::kUnauthenticated, "The user of this access token does not exist or is disabled.",
                   err::kUnauthorized);
-  std::lock_guard lock(user_mu_);
-  if (user_cache_.size() > 10000) user_cache_.clear();
-  user_cache_[key] = {*ctx, now + 30000};
-  return *ctx;
+  CallerContext c;
+  c.user_id = user_id;
+  c.business_unit_id = (*p)->business_unit_id;
+  c.principal = *p;
+  return c;
+}
+
+namespace {
+
+// The first systemuser whose uniqueidentifier `column` holds `id`.
+Result<std::optional<Guid>> FindUserBy(storage::Engine& engine, std::string_view column, const Guid& id) {
+  std::optional<Guid> user;
+  auto r = engine.Read();
+  std::vector<storage::SqlValue> p = {id.ToString()};
+  RETURN_IF_ERROR(r->Query("SELECT systemuserid FROM systemuser WHERE " + std::string(column) + " = ? LIMIT 1", p,
+                           [&](const storage::Row& row) {
+                             user = Guid::Parse(row.Text(0));
+                             return false;
+                           }));
+  return user;
+}
+
+}  // namespace
+
+Result<std::optional<Guid>> Environment::FindUserByApplicationId(const Guid& application_id) {
+  return FindUserBy(*engine_, "applicationid", application_id);
+}
+
+Result<std::optional<Guid>> Environment::FindUserByObjectId(const Guid& object_id) {
+  return FindUserBy(*engine_, "azureactivedirectoryobjectid", object_id);
 }
 
 Status Environment::ApplySchema(const catalog::SchemaDoc& doc, std::string_view source_text) {
@@ -338,11 +370,13 @@ Status Environment::ApplySchema(const catalog::SchemaDoc& doc, std::string_view 
   // One write job: the SQL changes (drops included) and the log entry commit or roll back together.
   RETURN_IF_ERROR(engine_->WriteSync([&](storage::Connection& c) {
     RETURN_IF_ERROR(SyncSqlSchema(c, *current, *cat));
+    RETURN_IF_ERROR(SyncPrivileges(c, *cat));
     std::vector<storage::SqlValue> p = {text, now};
     return c.Exec("INSERT INTO _t_schema (document, applied_on) VALUES (?, ?)", p).status();
   }));
   builder_ = std::move(next);
   catalog_.Set(cat);
+  security_->Invalidate();  // privileges of dropped tables left their roles
   return Status::Ok();
 }
 

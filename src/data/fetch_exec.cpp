@@ -22,6 +22,7 @@
 #include <map>
 #include <utility>
 
+#include "access.h"
 #include "internal.h"
 #include "tributary/base/strings.h"
 
@@ -473,6 +474,8 @@ class FetchPlanner {
   Result<const Column*> Attribute(const Table& t, std::string_view name) const {
     const Column* c = t.FindColumn(name);
     if (!c) return NoAttribute(t, name);
+    // A secured column the caller cannot read cannot be selected, filtered, sorted or aggregated.
+    RETURN_IF_ERROR(CheckField(caller_, t, *c, security::kFieldRead));
     return c;
   }
 
@@ -709,6 +712,13 @@ class FetchPlanner {
   // The conditions that restrict the rows of `n`: its filter and its exists/in links, each
   // preceded by " AND " unless `first`.
   Status AppendRestrictions(Node& n, SqlFragment& out, bool& first) {
+    // Only rows the caller may read, for the entity and every link (in an outer link's ON, an
+    // unreadable row leaves the link's columns null).
+    ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller_, *n.table, security::Verb::kRead, n.sql));
+    if (row_filter) {
+      And(out, first);
+      out.sql += *row_filter;
+    }
     if (*n.filter) {
       And(out, first);
       RETURN_IF_ERROR(AppendFilter(**n.filter, n, out));
@@ -722,14 +732,20 @@ class FetchPlanner {
   }
 
   // EXISTS (SELECT 1 FROM <n's table> <n's joins> WHERE <n.from = parent.to> [AND <restrictions>]).
-  // Without `restricted`, only the relation to the parent counts (link-type all).
+  // Without `restricted`, only the relation to the parent and the caller's read access count
+  // (link-type all), so rows the caller may not read are not seen either way.
   Status AppendExists(Node& n, SqlFragment& out, bool restricted) {
     out.sql += "EXISTS (SELECT 1 FROM " + TableSource(*n.table, n.sql);
     n.placed = true;
     if (restricted) RETURN_IF_ERROR(AppendJoins(n, out));
     out.sql += " WHERE " + Col(n.sql, *n.from) + " = " + Col(n.parent->sql, *n.to);
     bool first = false;
-    if (restricted) RETURN_IF_ERROR(AppendRestrictions(n, out, first));
+    if (restricted) {
+      RETURN_IF_ERROR(AppendRestrictions(n, out, first));
+    } else {
+      ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller_, *n.table, security::Verb::kRead, n.sql));
+      if (row_filter) out.sql += " AND " + *row_filter;
+    }
     out.sql += ")";
     Unplace(n);
     return Status::Ok();
@@ -856,7 +872,8 @@ class FetchPlanner {
       std::vector<FetchAttribute> attrs;
       if (n->all_attributes) {
         for (const auto& c : n->table->columns)
-          if (c->valid_for_read) attrs.push_back(FetchAttribute{c->logical_name, "", "", false, "", false});
+          if (c->valid_for_read && (FieldRights(caller_, *n->table, *c) & security::kFieldRead))
+            attrs.push_back(FetchAttribute{c->logical_name, "", "", false, "", false});
       }
       attrs.insert(attrs.end(), n->attributes->begin(), n->attributes->end());
       if (n == &root && !distinct && std::none_of(attrs.begin(), attrs.end(), [&](const FetchAttribute& a) {

@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "access.h"
 #include "query_functions.h"
 #include "sql_schema.h"
 #include "tributary/data/service.h"
@@ -105,7 +106,7 @@ class Binder {
       if (nav->kind != NavProperty::Kind::kSingle)
         return QueryError("The navigation property '" + path[i] +
                           "' is not single-valued; use any() or all() for collection-valued navigation properties.");
-      std::string lookup = ColumnOf(*table, current_alias, fk_expr, nav->column->sql_name);
+      ASSIGN_OR_RETURN(std::string lookup, ColumnOf(*table, current_alias, fk_expr, nav->column->sql_name));
       fk_expr = lookup;
       table = nav->target;
       current_alias.clear();
@@ -115,17 +116,31 @@ class Binder {
     if (col && col->IsLookup()) col = nullptr;  // lookups are addressed as _x_value
     if (!col) col = table->FindLookupProperty(name);
     if (!col) return NoProperty(*table, name);
-    return Operand{ColumnOf(*table, current_alias, fk_expr, col->sql_name), col};
+    // A secured column the caller cannot read cannot be used to filter or sort by it either.
+    if (caller_) RETURN_IF_ERROR(CheckField(*caller_, *table, *col, security::kFieldRead));
+    ASSIGN_OR_RETURN(std::string sql, ColumnOf(*table, current_alias, fk_expr, col->sql_name));
+    return Operand{std::move(sql), col};
   }
 
  private:
-  // `alias.col` directly, or a scalar subquery from the row whose id is `fk_expr`.
-  std::string ColumnOf(const Table& table, const std::string& alias, const std::string& fk_expr,
-                       const std::string& sql_col) {
+  // `alias.col` directly, or a scalar subquery from the row whose id is `fk_expr` (NULL when the
+  // caller may not read that row, so a condition cannot reveal its values).
+  Result<std::string> ColumnOf(const Table& table, const std::string& alias, const std::string& fk_expr,
+                               const std::string& sql_col) {
     if (fk_expr.empty()) return alias + "." + Q(sql_col);
     std::string a = NewAlias();
-    return "(SELECT " + a + "." + Q(sql_col) + " FROM " + Q(table.sql_table) + " " + a + " WHERE " + a + "." +
-           Q(table.PrimaryId()->sql_name) + " = " + fk_expr + ")";
+    std::string sql = "(SELECT " + a + "." + Q(sql_col) + " FROM " + Q(table.sql_table) + " " + a + " WHERE " + a +
+                      "." + Q(table.PrimaryId()->sql_name) + " = " + fk_expr;
+    RETURN_IF_ERROR(AppendRowFilter(table, a, sql));
+    return sql + ")";
+  }
+
+  // " AND <row filter>" for reading `table` under `alias`, when the caller is restricted.
+  Status AppendRowFilter(const Table& table, const std::string& alias, std::string& sql) {
+    if (!caller_) return Status::Ok();
+    ASSIGN_OR_RETURN(auto rf, RowFilter(*caller_, table, security::Verb::kRead, alias));
+    if (rf) sql += " AND " + *rf;
+    return Status::Ok();
   }
 
   std::string NewAlias() { return "f" + std::to_string(++alias_counter_); }
@@ -261,6 +276,7 @@ class Binder {
              "." + Q(nav->target->PrimaryId()->sql_name) + " = " + ia + "." + Q(other_col) + " WHERE " + ia + "." +
              Q(self_col) + " = " + outer + "." + Q(table->PrimaryId()->sql_name);
     }
+    RETURN_IF_ERROR(AppendRowFilter(*nav->target, a, from));
     out_.sql += all ? "(NOT EXISTS (SELECT 1" : "(EXISTS (SELECT 1";
     out_.sql += from;
     if (!e.children.empty()) {
@@ -390,9 +406,10 @@ Status AppendFilterSql(const catalog::Catalog& cat, const Table& table, const Ex
 
 // Resolves an $orderby path to an SQL expression; used by the reader.
 Result<std::pair<std::string, const Column*>> OrderBySql(const catalog::Catalog& cat, const Table& table,
-                                                         const std::vector<std::string>& path, std::string_view alias) {
+                                                         const std::vector<std::string>& path, std::string_view alias,
+                                                         const CallerContext* caller) {
   SqlFragment unused;
-  Binder b(cat, unused, nullptr);
+  Binder b(cat, unused, caller);
   ASSIGN_OR_RETURN(Operand op, b.Resolve(table, alias, path));
   if (op.column->type == ColumnType::kImage)
     return QueryError("The image column '" + op.column->logical_name + "' cannot be used to sort.");

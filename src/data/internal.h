@@ -38,7 +38,8 @@ Status NotFoundFor(const catalog::Table& table, const KeySql& k);
 Result<std::pair<std::string, const catalog::Column*>> OrderBySql(const catalog::Catalog& cat,
                                                                   const catalog::Table& table,
                                                                   const std::vector<std::string>& path,
-                                                                  std::string_view alias);
+                                                                  std::string_view alias,
+                                                                  const CallerContext* caller = nullptr);
 
 // Checks $expand options against the catalog (names, nested $select/$filter/$orderby).
 Status ValidateExpand(const catalog::Catalog& cat, const catalog::Table& table, const std::vector<Expand>& expands,

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "access.h"
 #include "internal.h"
 #include "tributary/base/strings.h"
 
@@ -73,6 +74,17 @@ Result<SelectPlan> PlanSelect(const Table& table, const std::vector<std::string>
   if (money)
     if (const Column* cur = table.FindColumn("transactioncurrencyid")) add(cur);
   return p;
+}
+
+void HideSecuredColumns(const CallerContext& caller, SelectPlan& plan) {
+  if (!caller.principal || caller.principal->system_administrator) return;
+  for (size_t i = plan.columns.size(); i-- > 0;) {
+    const Column* c = plan.columns[i];
+    if (!c->is_secured || (FieldRights(caller, *plan.table, *c) & security::kFieldRead)) continue;
+    plan.columns.erase(plan.columns.begin() + static_cast<std::ptrdiff_t>(i));
+    plan.index.erase(plan.index.begin() + static_cast<std::ptrdiff_t>(i));
+    plan.type_index.erase(plan.type_index.begin() + static_cast<std::ptrdiff_t>(i));
+  }
 }
 
 Entity ReadEntity(const SelectPlan& plan, const storage::Row& row) {
@@ -390,10 +402,17 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
   const Table& table = *q.table;
   RETURN_IF_ERROR(ValidateExpand(cat, table, options.expand, 0, &caller));
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
+  HideSecuredColumns(caller, plan);
   SqlFragment where = q.where;
   if (options.filter) {
     if (!where.sql.empty()) where.sql += " AND ";
     RETURN_IF_ERROR(AppendFilterSql(cat, table, *options.filter, "t0", where, &caller, now));
+  }
+  // Only the rows the caller may read: part of the SQL, so counts and pages are right.
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  if (row_filter) {
+    if (!where.sql.empty()) where.sql += " AND ";
+    where.sql += *row_filter;
   }
   Page result;
   if (page.count) {
@@ -410,7 +429,7 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
   }
   std::vector<OrderKey> keys;
   for (const auto& ob : options.orderby) {
-    ASSIGN_OR_RETURN(auto sc, OrderBySql(cat, table, ob.path, "t0"));
+    ASSIGN_OR_RETURN(auto sc, OrderBySql(cat, table, ob.path, "t0", &caller));
     std::string name;
     for (const auto& seg : ob.path) name += (name.empty() ? "" : ".") + seg;
     keys.push_back(OrderKey{sc.first, sc.second, ob.descending, name});
@@ -492,8 +511,7 @@ Status ValidateExpand(const catalog::Catalog& cat, const Table& table, const std
     const Table& target = *nav->target;
     RETURN_IF_ERROR(PlanSelect(target, ex.options.select).status());
     SqlFragment scratch;
-    if (ex.options.filter)
-      RETURN_IF_ERROR(AppendFilterSql(cat, target, *ex.options.filter, "t0", scratch, caller));
+    if (ex.options.filter) RETURN_IF_ERROR(AppendFilterSql(cat, target, *ex.options.filter, "t0", scratch, caller));
     for (const auto& ob : ex.options.orderby) RETURN_IF_ERROR(OrderBySql(cat, target, ob.path, "t0").status());
     RETURN_IF_ERROR(ValidateExpand(cat, target, ex.options.expand, depth + 1, caller));
   }
@@ -543,9 +561,13 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
               SelectPlan plan,
               PlanSelect(*target, ex.ref ? std::vector<std::string>{target->primary_id} : ex.options.select, "t0",
                          nav->kind == NavProperty::Kind::kPolymorphicOwner));
+          HideSecuredColumns(caller, plan);
           SqlFragment where;
           where.sql = "t0." + Q(target->PrimaryId()->sql_name) + " = ?";
           where.params.push_back(ref->id.ToString());
+          // A related record the caller may not read expands to null.
+          ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, *target, Verb::kRead, "t0"));
+          if (row_filter) where.sql += " AND " + *row_filter;
           if (ex.options.filter) {
             where.sql += " AND ";
             RETURN_IF_ERROR(AppendFilterSql(cat, *target, *ex.options.filter, "t0", where, &caller, now));
@@ -578,6 +600,7 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
                                              const QueryOptions& options) {
   auto cat = catalog_.Get();
   ASSIGN_OR_RETURN(SelectPlan plan, PlanSelect(table, options.select));
+  HideSecuredColumns(caller, plan);
   RETURN_IF_ERROR(ValidateExpand(*cat, table, options.expand, 0, &caller));
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
   SqlFragment where{k.where, k.params};
@@ -586,6 +609,8 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
     where.sql += " AND ";
     RETURN_IF_ERROR(AppendFilterSql(*cat, table, *options.filter, "t0", where, &caller, now));
   }
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  if (row_filter) where.sql += " AND " + *row_filter;
   auto conn = engine_.Read();
   std::vector<Entity> rows;
   std::string sql = "SELECT " + plan.list + " FROM " + Q(table.sql_table) + " t0 WHERE " + where.sql;
@@ -593,7 +618,20 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
     rows.push_back(ReadEntity(plan, r));
     return false;
   }));
-  if (rows.empty()) return NotFoundFor(table, k);
+  if (rows.empty()) {
+    // Not readable or absent: a record the caller may not read answers 403, as in Dataverse.
+    if (row_filter) {
+      std::optional<Guid> id;
+      RETURN_IF_ERROR(conn->Query(
+          "SELECT t0." + Q(table.PrimaryId()->sql_name) + " FROM " + Q(table.sql_table) + " t0 WHERE " + k.where,
+          k.params, [&](const storage::Row& r) {
+            id = Guid::Parse(r.Text(0));
+            return false;
+          }));
+      if (id && !options.filter) return RecordAccessDenied(caller, table, Verb::kRead, *id);
+    }
+    return NotFoundFor(table, k);
+  }
   RETURN_IF_ERROR(ExpandRows(*conn, *cat, caller, rows, options.expand, 0, now));
   return std::move(rows.front());
 }
@@ -611,14 +649,19 @@ Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, c
   auto cat = catalog_.Get();
   auto conn = engine_.Read();
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
   std::optional<Guid> id;
-  RETURN_IF_ERROR(conn->Query(
-      "SELECT t0." + Q(table.PrimaryId()->sql_name) + " FROM " + Q(table.sql_table) + " t0 WHERE " + k.where, k.params,
-      [&](const storage::Row& r) {
-        id = Guid::Parse(r.Text(0));
-        return false;
-      }));
+  bool readable = true;
+  RETURN_IF_ERROR(conn->Query("SELECT t0." + Q(table.PrimaryId()->sql_name) + ", " +
+                                  (row_filter ? "CASE WHEN " + *row_filter + " THEN 1 ELSE 0 END" : "1") + " FROM " +
+                                  Q(table.sql_table) + " t0 WHERE " + k.where,
+                              k.params, [&](const storage::Row& r) {
+                                id = Guid::Parse(r.Text(0));
+                                readable = r.Int(1) != 0;
+                                return false;
+                              }));
   if (!id) return NotFoundFor(table, k);
+  if (!readable) return RecordAccessDenied(caller, table, Verb::kRead, *id);
   if (!nav.IsCollection()) return QueryError("'" + nav.name + "' is not a collection-valued navigation property.");
   CollectionQuery q{nav.target, RelatedCondition(*cat, table, nav, *id)};
   return RunCollection(*conn, *cat, caller, q, options, page, clock_.Now());
@@ -628,6 +671,8 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   auto cat = catalog_.Get();
   SqlFragment where;
   if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller, clock_.Now()));
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  if (row_filter) where.sql += (where.sql.empty() ? "" : " AND ") + *row_filter;
   std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
                     (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap) + ")";
   auto conn = engine_.Read();
@@ -639,7 +684,8 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   return n;
 }
 
-Result<int64_t> OrganizationService::CountAll(const Table& table) {
+Result<int64_t> OrganizationService::CountAll(const CallerContext& caller, const Table& table) {
+  RETURN_IF_ERROR(CheckPrivilege(caller, table, Verb::kRead));
   auto conn = engine_.Read();
   int64_t n = 0;
   RETURN_IF_ERROR(conn->Query("SELECT count(*) FROM " + Q(table.sql_table), {}, [&](const storage::Row& r) {

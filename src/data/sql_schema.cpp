@@ -1,5 +1,10 @@
 #include "sql_schema.h"
 
+#include <map>
+#include <set>
+
+#include "tributary/security/principal.h"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -416,6 +421,46 @@ Result<Value> LiteralToValue(const Column& col, const Literal& lit) {
       return QueryError("The image column '" + col.logical_name + "' can only be compared with null.");
   }
   return TypeMismatch(col, lit, "value");
+}
+
+Status SyncPrivileges(storage::Connection& c, const catalog::Catalog& cat) {
+  struct Want {
+    std::string name;
+    int64_t right;
+    bool below_global;  // Basic/Local/Deep allowed (tables with owners)
+  };
+  std::map<std::string, Want> want;  // id → privilege
+  for (const auto& t : cat.tables()) {
+    if (t->is_intersect) continue;
+    for (security::Verb v : security::kAllVerbs) {
+      std::string name = security::PrivilegeName(v, t->schema_name);
+      want[security::PrivilegeId(name).ToString()] = {name, security::RightOf(v),
+                                                      t->ownership == catalog::Ownership::kUser};
+    }
+  }
+  for (std::string_view misc : security::kMiscPrivileges)
+    want[security::PrivilegeId(misc).ToString()] = {std::string(misc), 0, false};
+  std::set<std::string> have;
+  RETURN_IF_ERROR(c.Query("SELECT privilegeid FROM privilege", {}, [&](const storage::Row& r) {
+    have.insert(std::string(r.Text(0)));
+    return true;
+  }));
+  for (const auto& id : have) {
+    if (want.count(id)) continue;
+    std::vector<storage::SqlValue> p = {id};
+    RETURN_IF_ERROR(c.Exec("DELETE FROM roleprivileges WHERE privilegeid = ?", p).status());
+    RETURN_IF_ERROR(c.Exec("DELETE FROM privilege WHERE privilegeid = ?", p).status());
+  }
+  for (const auto& [id, w] : want) {
+    if (have.count(id)) continue;
+    int64_t below = w.below_global ? 1 : 0;
+    std::vector<storage::SqlValue> p = {id, w.name, w.right, below, below, below};
+    RETURN_IF_ERROR(c.Exec("INSERT INTO privilege (privilegeid, name, accessright, canbebasic, canbelocal, canbedeep, "
+                           "canbeglobal) VALUES (?, ?, ?, ?, ?, ?, 1)",
+                           p)
+                        .status());
+  }
+  return Status::Ok();
 }
 
 }  // namespace tributary::data

@@ -24,6 +24,11 @@ Status EnsureSqlSchema(storage::Connection& c, const catalog::Catalog& cat);
 // err::kDuplicateRecordEntityKey); the caller runs it in a transaction and rolls back on error.
 Status SyncSqlSchema(storage::Connection& c, const catalog::Catalog& before, const catalog::Catalog& after);
 
+// Keeps the privilege table in step with the catalog: the eight prv<Verb><Table> privileges of
+// every table (stable ids, security::PrivilegeId) and the privileges that are not about a table;
+// removes those of dropped tables from the table and from every role. Idempotent.
+Status SyncPrivileges(storage::Connection& c, const catalog::Catalog& cat);
+
 // Encodes a typed value for SQL. Lookups bind their id; polymorphic lookups also need TypeOf().
 storage::SqlValue ToSql(const Value& v);
 // Decodes column `i` of a row into the column's typed value.

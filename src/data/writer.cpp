@@ -5,8 +5,10 @@
 #include <charconv>
 #include <cmath>
 
+#include "access.h"
 #include "internal.h"
 #include "tributary/base/strings.h"
+#include "tributary/data/audit.h"
 
 namespace tributary::data {
 
@@ -241,7 +243,15 @@ const std::string& CachedSql(std::vector<ColumnsSql>& cache, const RowValues& ro
 class OrganizationService::Writer {
  public:
   Writer(OrganizationService& svc, storage::Connection& c, const catalog::Catalog& cat, const CallerContext& caller)
-      : svc_(svc), c_(c), cat_(cat), caller_(caller), now_(svc.clock_.Now()) {}
+      : svc_(svc),
+        c_(c),
+        cat_(cat),
+        caller_(caller),
+        now_(svc.clock_.Now()),
+        audit_(c, cat, caller, now_, &svc.org_audit_enabled_, [this] { return NextVersion(); }) {}
+
+  // The audit rows of this job (audit.h).
+  Auditor& audit() { return audit_; }
 
   int64_t NextVersion() { return svc_.next_version_++; }
 
@@ -252,6 +262,93 @@ class OrganizationService::Writer {
     plans_.push_back(std::make_unique<TablePlan>(t));
     return *plans_.back();
   }
+
+  // --- Security (access.h): privilege, then row access --------------------------------------
+
+  const CallerContext& caller() const { return caller_; }
+
+  // Fails unless the caller may do `v` on record `id` of `t`.
+  Status CheckRow(const Table& t, const Guid& id, Verb v) {
+    ASSIGN_OR_RETURN(auto rf, RowFilter(caller_, t, v, "t0"));
+    if (!rf) return Status::Ok();
+    bool ok = false;
+    std::vector<storage::SqlValue> p = {id.ToString()};
+    RETURN_IF_ERROR(
+        c_.Query("SELECT 1 FROM " + Q(t.sql_table) + " t0 WHERE t0." + Q(t.PrimaryId()->sql_name) + " = ? AND " + *rf,
+                 p, [&](const storage::Row&) {
+                   ok = true;
+                   return false;
+                 }));
+    return ok ? Status::Ok() : RecordAccessDenied(caller_, t, v, id);
+  }
+
+  // Lookups the input sets on a row of `t`: Append on `t` (and on `record`, the row being updated,
+  // when there is one), AppendTo on each referenced record. Owner and audit lookups are the
+  // platform's (ownership is checked separately).
+  Status CheckAppend(const Table& t, const RowValues& row, const Guid* record = nullptr) {
+    if (!caller_.principal) return Status::Ok();
+    bool append_checked = false;
+    for (const auto& [c, v] : row.values) {
+      if (!c->IsLookup()) continue;
+      const auto* ref = std::get_if<EntityRef>(&v);
+      if (!ref) continue;
+      const std::string& n = c->logical_name;
+      if (n == "ownerid" || n == "owninguser" || n == "owningteam" || n == "owningbusinessunit" || n == "createdby" ||
+          n == "modifiedby" || n == "createdonbehalfby" || n == "modifiedonbehalfby")
+        continue;
+      if (!append_checked) {
+        RETURN_IF_ERROR(CheckPrivilege(caller_, t, Verb::kAppend));
+        if (record) RETURN_IF_ERROR(CheckRow(t, *record, Verb::kAppend));
+        append_checked = true;
+      }
+      const Table* target = cat_.FindTable(ref->table);
+      if (!target) continue;
+      RETURN_IF_ERROR(CheckPrivilege(caller_, *target, Verb::kAppendTo));
+      RETURN_IF_ERROR(CheckRow(*target, ref->id, Verb::kAppendTo));
+    }
+    return Status::Ok();
+  }
+
+  // The business unit of an owner (a systemuser or a team).
+  Result<Guid> OwnerBusinessUnit(const EntityRef& owner) {
+    if (owner.table == "systemuser" && owner.id == caller_.user_id && !caller_.business_unit_id.IsNil())
+      return caller_.business_unit_id;
+    if (owner.table != "systemuser" && owner.table != "team")
+      return InvalidArgument("An owner must be a systemuser or a team, not '" + owner.table + "'.");
+    std::optional<Guid> bu;
+    bool found = false;
+    std::vector<storage::SqlValue> p = {owner.id.ToString()};
+    RETURN_IF_ERROR(
+        c_.Query("SELECT businessunitid FROM " + Q(owner.table) + " WHERE " + Q(owner.table + "id") + " = ?", p,
+                 [&](const storage::Row& r) {
+                   found = true;
+                   if (!r.is_null(0)) bu = Guid::Parse(r.Text(0));
+                   return false;
+                 }));
+    if (!found) return NotFound(owner.table + " With Id = " + owner.id.ToString() + " Does Not Exist");
+    return bu.value_or(svc_.ids_.root_business_unit_id);
+  }
+
+  // Sets owninguser/owningteam/owningbusinessunit from the row's ownerid.
+  Status SetOwningColumns(const TablePlan& plan, RowValues& row) {
+    const Value* ov = plan.ownerid ? row.Get(plan.ownerid) : nullptr;
+    if (!ov) return Status::Ok();
+    const auto* ref = std::get_if<EntityRef>(ov);
+    if (!ref) return InvalidArgument("A record of '" + plan.table.logical_name + "' must have an owner.");
+    EntityRef owner = *ref;
+    ASSIGN_OR_RETURN(Guid bu, OwnerBusinessUnit(owner));
+    bool team = owner.table == "team";
+    if (plan.owninguser) row.Set(plan.owninguser, team ? Value(std::monostate{}) : Value(owner));
+    if (plan.owningteam) row.Set(plan.owningteam, team ? Value(owner) : Value(std::monostate{}));
+    if (plan.owningbusinessunit) row.Set(plan.owningbusinessunit, EntityRef{"businessunit", bu});
+    return Status::Ok();
+  }
+
+  void Touch(const Table& t) {
+    if (security::SecurityCache::IsSecurityTable(t.logical_name)) touched_security_ = true;
+  }
+  void TouchSecurity() { touched_security_ = true; }
+  bool touched_security() const { return touched_security_; }
 
   // Finds a record by key: its id and version, or nullopt.
   Result<std::optional<std::pair<Guid, int64_t>>> Find(const Table& t, const RecordKey& key,
@@ -404,17 +501,23 @@ class OrganizationService::Writer {
     if (t.is_intersect)
       return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.",
                     err::kNotSupported);
+    RETURN_IF_ERROR(RefuseAuditWrite(t, "Create"));
+    RETURN_IF_ERROR(CheckPrivilege(caller_, t, Verb::kCreate));
     RowValues row;
+    Status field_denied;
     auto take = [&](const Field& f) {
       if (f.column->is_primary_id) {
         if (const auto* g = std::get_if<Guid>(&f.value)) id = *g;
         return;
       }
       if (!f.column->valid_for_create) return;  // silently ignored, as Dataverse does
+      if (f.column->is_secured && field_denied.ok() && !IsNull(f.value))
+        field_denied = CheckField(caller_, t, *f.column, security::kFieldCreate);
       row.Set(f.column, f.value);
     };
     for (const auto& f : in.fields) take(f);
     for (const auto& f : extra) take(f);
+    RETURN_IF_ERROR(field_denied);
     RETURN_IF_ERROR(ApplyBinds(t, in.binds, row));
     // Single-valued deep insert: create the related record first, then point at it.
     for (const auto& ds : in.deep_single) {
@@ -430,9 +533,28 @@ class OrganizationService::Writer {
       if (!row.Has(c)) row.Set(c, *c->default_bool);
     ComputeFullName(plan, row, nullptr);
     RETURN_IF_ERROR(SetDefaultStatus(plan, row, true));
+    RETURN_IF_ERROR(CheckAppend(t, row));
     FillSystem(plan, row, true);
+    if (t.ownership == catalog::Ownership::kUser) {
+      RETURN_IF_ERROR(SetOwningColumns(plan, row));
+      // The new record's owner must be within the caller's Create depth.
+      if (caller_.principal) {
+        const auto& owner = std::get<EntityRef>(*row.Get(plan.ownerid));
+        const auto* bu = plan.owningbusinessunit ? std::get_if<EntityRef>(row.Get(plan.owningbusinessunit)) : nullptr;
+        if (!ReachesOwner(caller_, t, Verb::kCreate, owner.id, bu ? bu->id : Guid()))
+          return Status(Code::kPermissionDenied,
+                        "Principal user (Id=" + caller_.user_id.ToString() + ", type=8) cannot create a " +
+                            t.logical_name + " record owned by " + owner.table + " " + owner.id.ToString() +
+                            ": the access level of " + security::PrivilegeName(Verb::kCreate, t.schema_name) +
+                            " does not reach that owner.",
+                        err::kPrivilegeDenied);
+      }
+    }
     RETURN_IF_ERROR(Validate(t, row));
     RETURN_IF_ERROR(Insert(plan, row));
+    RETURN_IF_ERROR(audit_.RecordCreate(t, rid, row.values));
+    Touch(t);
+    if (t.logical_name == "businessunit") RETURN_IF_ERROR(CreateDefaultTeam(t, row, rid));
     // Collection-valued deep insert and binds: children point back at the new record.
     for (const auto& dm : in.deep_many) {
       for (const auto& child_in : dm.children) {
@@ -451,6 +573,34 @@ class OrganizationService::Writer {
       }
     }
     return rid;
+  }
+
+  // A new child business unit gets its default owner team, named after the unit; its members are
+  // the unit's users (platform.md §2.1). The platform makes it, so no privilege is checked. The
+  // root unit's default team is made by the environment's bootstrap.
+  Status CreateDefaultTeam(const Table& bu_table, const RowValues& bu_row, const Guid& bu) {
+    const Column* parent = bu_table.FindColumn("parentbusinessunitid");
+    const Value* parent_value = parent ? bu_row.Get(parent) : nullptr;
+    const Table* team = cat_.FindTable("team");
+    if (!parent_value || IsNull(*parent_value) || !team) return Status::Ok();
+    TablePlan& plan = Plan(*team);
+    RowValues row;
+    const Guid id = GuidGenerator::NewSequential();
+    row.Set(plan.pk, id);
+    const Column* bu_name = bu_table.FindColumn(bu_table.primary_name);
+    const Value* name = bu_name ? bu_row.Get(bu_name) : nullptr;
+    row.Set(team->FindColumn(team->primary_name), name ? *name : Value(bu.ToString()));
+    row.Set(team->FindColumn("teamtype"), int64_t{0});
+    row.Set(team->FindColumn("isdefault"), true);
+    row.Set(team->FindColumn("businessunitid"), EntityRef{"businessunit", bu});
+    for (const Column* c : plan.default_bools)
+      if (!row.Has(c)) row.Set(c, *c->default_bool);
+    RETURN_IF_ERROR(SetDefaultStatus(plan, row, true));
+    FillSystem(plan, row, true);
+    RETURN_IF_ERROR(Insert(plan, row));
+    RETURN_IF_ERROR(audit_.RecordCreate(*team, id, row.values));
+    Touch(*team);
+    return Status::Ok();
   }
 
   static EntityInput CopyInput(const EntityInput& in) {
@@ -474,9 +624,6 @@ class OrganizationService::Writer {
     auto set = [&](const Column* c, Value v) {
       if (c) row.Set(c, std::move(v));
     };
-    auto set_if_missing = [&](const Column* c, Value v) {
-      if (c && !row.Has(c)) row.Set(c, std::move(v));
-    };
     EntityRef me{"systemuser", caller_.user_id};
     if (creating) {
       const Column* oco = plan.overriddencreatedon;
@@ -496,11 +643,7 @@ class OrganizationService::Writer {
           row.Set(owner, me);
           ov = row.Get(owner);
         }
-        const auto& ref = std::get<EntityRef>(*ov);
-        bool team = ref.table == "team";  // before any Set, which may move `ref`
-        set(team ? plan.owningteam : plan.owninguser, ref);
-        set(team ? plan.owninguser : plan.owningteam, std::monostate{});
-        set_if_missing(plan.owningbusinessunit, EntityRef{"businessunit", caller_.business_unit_id});
+        // owninguser/owningteam/owningbusinessunit follow the owner (SetOwningColumns).
       } else if (t.ownership == catalog::Ownership::kOrganization) {
         set(plan.organizationid, EntityRef{"organization", svc_.ids_.organization_id});
       }
@@ -530,6 +673,7 @@ class OrganizationService::Writer {
     if (t.is_intersect)
       return Status(Code::kMethodNotAllowed, "The intersect table '" + t.logical_name + "' is read-only.",
                     err::kNotSupported);
+    RETURN_IF_ERROR(RefuseAuditWrite(t, "Update"));
     KeySql k;
     ASSIGN_OR_RETURN(auto found, Find(t, key, &k));
     if (!found) {
@@ -564,6 +708,8 @@ class OrganizationService::Writer {
       return Status(Code::kFailedPrecondition,
                     "The version of the existing record doesn't match the RowVersion property provided.",
                     err::kConcurrencyVersionMismatch);
+    RETURN_IF_ERROR(CheckPrivilege(caller_, t, Verb::kWrite));
+    RETURN_IF_ERROR(CheckRow(t, found->first, Verb::kWrite));
     RETURN_IF_ERROR(Update(in, found->first, k.by_id ? nullptr : &key));
     return WriteResult{found->first, false};
   }
@@ -573,6 +719,7 @@ class OrganizationService::Writer {
     RowValues row;
     for (const auto& f : in.fields) {
       if (f.column->is_primary_id || !f.column->valid_for_update) continue;
+      if (f.column->is_secured) RETURN_IF_ERROR(CheckField(caller_, t, *f.column, security::kFieldUpdate));
       if (alt_key) {  // key columns of the addressing key are not changed by the body
         bool is_key = false;
         for (const auto& [name, lit] : alt_key->alternate) is_key |= name == f.column->logical_name;
@@ -601,8 +748,17 @@ class OrganizationService::Writer {
       ComputeFullName(plan, row, &current);
     }
     RETURN_IF_ERROR(SetDefaultStatus(plan, row, false));
+    RETURN_IF_ERROR(CheckAppend(t, row, &id));
+    if (plan.ownerid && row.Has(plan.ownerid)) {
+      // A new owner is an Assign.
+      RETURN_IF_ERROR(CheckPrivilege(caller_, t, Verb::kAssign));
+      RETURN_IF_ERROR(CheckRow(t, id, Verb::kAssign));
+      RETURN_IF_ERROR(SetOwningColumns(plan, row));
+    }
     FillSystem(plan, row, false);
     RETURN_IF_ERROR(Validate(t, row));
+    Touch(t);
+    ASSIGN_OR_RETURN(auto before, audit_.ReadBefore(t, id, row.values));
     const std::string& sql = CachedSql(plan.updates, row, [&] {
       std::string sets;
       for (const auto& [c, v] : row.values) {
@@ -617,6 +773,7 @@ class OrganizationService::Writer {
     PushParam(params_, n, *plan.pk, Value(id));
     auto r = c_.Exec(sql, std::span<const storage::SqlValue>(params_.data(), n));
     if (!r.ok()) return r.status().code() == Code::kAlreadyExists ? DuplicateError(t, r.status()) : r.status();
+    RETURN_IF_ERROR(audit_.RecordUpdate(t, id, before, row.values));
     for (const auto& dm : in.deep_many) {
       for (const auto& existing : dm.existing) {
         ASSIGN_OR_RETURN(Guid other, ResolveBind(existing));
@@ -638,9 +795,24 @@ class OrganizationService::Writer {
 
   // Associates (or disassociates) `other` with record `id` through a collection navigation.
   Status Link(const Table& t, const Guid& id, const NavProperty& nav, const Guid& other, bool add) {
+    if (caller_.principal) {
+      // 1:N: the child's lookup changes (Append on the child, AppendTo on this record); N:N:
+      // Append on both records.
+      bool one_to_many = nav.kind == NavProperty::Kind::kCollection;
+      Verb self = one_to_many ? Verb::kAppendTo : Verb::kAppend;
+      RETURN_IF_ERROR(CheckPrivilege(caller_, t, self));
+      RETURN_IF_ERROR(CheckRow(t, id, self));
+      RETURN_IF_ERROR(CheckPrivilege(caller_, *nav.target, Verb::kAppend));
+      RETURN_IF_ERROR(CheckRow(*nav.target, other, Verb::kAppend));
+    }
+    Touch(t);
+    Touch(*nav.target);
+    if (nav.relationship && nav.relationship->type == catalog::RelationshipType::kManyToMany)
+      if (const Table* inter = cat_.FindTable(nav.relationship->intersect_entity)) Touch(*inter);
     if (nav.kind == NavProperty::Kind::kCollection) {
       const Table& child = *nav.target;
       const Column* col = nav.column;
+      RETURN_IF_ERROR(RefuseAuditWrite(child, "Associate"));
       std::vector<storage::SqlValue> p;
       std::string sql = "UPDATE " + Q(child.sql_table) + " SET " + Q(col->sql_name) + " = ?";
       p.push_back(add ? storage::SqlValue(id.ToString()) : storage::SqlValue());
@@ -659,9 +831,11 @@ class OrganizationService::Writer {
         sql += " AND " + Q(col->sql_name) + " = ?";
         p.push_back(id.ToString());
       }
+      ColumnValues change = {{col, add ? Value(EntityRef{t.logical_name, id}) : Value()}};
+      ASSIGN_OR_RETURN(auto before, audit_.ReadBefore(child, other, change));
       ASSIGN_OR_RETURN(int64_t n, c_.Exec(sql, p));
       if (n == 0 && add) return NotFound(child.logical_name + " With Id = " + other.ToString() + " Does Not Exist");
-      return Status::Ok();
+      return n > 0 ? audit_.RecordUpdate(child, other, before, change) : Status::Ok();
     }
     const auto& r = *nav.relationship;
     const Table* inter = cat_.FindTable(r.intersect_entity);
@@ -670,8 +844,10 @@ class OrganizationService::Writer {
     const std::string& a2 = self_first ? r.entity2_attribute : r.entity1_attribute;
     if (!add) {
       std::vector<storage::SqlValue> p = {id.ToString(), other.ToString()};
-      return c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(a1) + " = ? AND " + Q(a2) + " = ?", p)
-          .status();
+      ASSIGN_OR_RETURN(
+          int64_t n,
+          c_.Exec("DELETE FROM " + Q(inter->sql_table) + " WHERE " + Q(a1) + " = ? AND " + Q(a2) + " = ?", p));
+      return n > 0 ? audit_.RecordAssociate(t, id, r, *nav.target, other, false) : Status::Ok();
     }
     // The related record must exist.
     KeySql k;
@@ -686,11 +862,18 @@ class OrganizationService::Writer {
                        p);
     if (!res.ok() && res.status().code() == Code::kAlreadyExists)
       return Status(Code::kAlreadyExists, "Cannot insert duplicate key.", err::kDuplicateRecord);
-    return res.status();
+    if (!res.ok()) return res.status();
+    return audit_.RecordAssociate(t, id, r, *nav.target, other, true);
   }
 
   Status Delete(const Table& t, const Guid& id, int depth = 0) {
     if (depth > 32) return Status(Code::kInvalidArgument, "The delete cascades too deeply.", err::kInvalidArgument);
+    if (depth == 0) {
+      RETURN_IF_ERROR(RefuseAuditWrite(t, "Delete"));
+      RETURN_IF_ERROR(CheckPrivilege(caller_, t, Verb::kDelete));
+      RETURN_IF_ERROR(CheckRow(t, id, Verb::kDelete));
+    }
+    Touch(t);
     // Relationships where this table is the parent.
     for (const auto& rp : cat_.relationships()) {
       const auto& r = *rp;
@@ -750,8 +933,11 @@ class OrganizationService::Writer {
         }
       }
     }
+    RETURN_IF_ERROR(audit_.RecordDelete(t, id));
     RETURN_IF_ERROR(DeleteRecordFiles(c_, t, id));
     std::vector<storage::SqlValue> p = {id.ToString()};
+    if (t.ownership == catalog::Ownership::kUser)  // its shares go with it
+      RETURN_IF_ERROR(c_.Exec("DELETE FROM principalobjectaccess WHERE objectid = ?", p).status());
     return c_.Exec("DELETE FROM " + Q(t.sql_table) + " WHERE " + Q(t.PrimaryId()->sql_name) + " = ?", p).status();
   }
 
@@ -765,6 +951,8 @@ class OrganizationService::Writer {
   Timestamp now_;
   std::vector<std::unique_ptr<TablePlan>> plans_;
   std::vector<storage::SqlValue> params_;  // parameters of the last INSERT/UPDATE, reused row after row
+  bool touched_security_ = false;          // a table the principals are made of changed
+  Auditor audit_;                          // after now_: initialised from it
 };
 
 OrganizationService::OrganizationService(storage::Engine& engine, CatalogHolder& catalog, const Clock& clock,
@@ -853,18 +1041,120 @@ Result<Guid> WriteScope::Associate(const Table& table, const RecordKey& key, con
   return found->first;
 }
 
+const CallerContext& WriteScope::caller() const { return w_.caller(); }
+
+void WriteScope::SecurityChanged() { w_.TouchSecurity(); }
+
+Status WriteScope::CheckAccess(const Table& table, const Guid& record, Verb verb) {
+  RETURN_IF_ERROR(CheckPrivilege(w_.caller(), table, verb));
+  return w_.CheckRow(table, record, verb);
+}
+
+Result<Guid> WriteScope::Assign(const Table& table, const RecordKey& key, const EntityRef& owner) {
+  const Column* ownerid = table.FindColumn("ownerid");
+  if (table.ownership != catalog::Ownership::kUser || !ownerid)
+    return InvalidArgument("The table '" + table.logical_name + "' has no owner: its records cannot be assigned.");
+  EntityInput in;
+  in.table = &table;
+  in.fields.push_back(Field{ownerid, owner});
+  ASSIGN_OR_RETURN(WriteResult r, w_.Upsert(in, key, UpsertMode::kUpdateOnly, std::nullopt));
+  return r.id;
+}
+
+Status WriteScope::Share(const Table& table, const Guid& record, const EntityRef& principal, uint32_t rights,
+                         bool replace) {
+  if (table.ownership != catalog::Ownership::kUser)
+    return InvalidArgument("Records of '" + table.logical_name + "' cannot be shared: the table has no owner.");
+  if (principal.table != "systemuser" && principal.table != "team")
+    return InvalidArgument("A record can be shared with a systemuser or a team, not '" + principal.table + "'.");
+  if ((rights & ~security::kAllAccessRights) != 0) return InvalidArgument("AccessMask has unknown access rights.");
+  RETURN_IF_ERROR(CheckAccess(table, record, Verb::kShare));
+  RETURN_IF_ERROR(CheckAccess(table, record, Verb::kRead));
+  storage::Connection& c = w_.connection();
+  bool exists = false;
+  std::vector<storage::SqlValue> p = {principal.id.ToString()};
+  RETURN_IF_ERROR(c.Query("SELECT 1 FROM " + Q(principal.table) + " WHERE " + Q(principal.table + "id") + " = ?", p,
+                          [&](const storage::Row&) {
+                            exists = true;
+                            return false;
+                          }));
+  if (!exists) return NotFound(principal.table + " With Id = " + principal.id.ToString() + " Does Not Exist");
+  std::vector<storage::SqlValue> q = {record.ToString(), principal.id.ToString()};
+  std::optional<int64_t> current;
+  RETURN_IF_ERROR(c.Query("SELECT accessrightsmask FROM principalobjectaccess WHERE objectid = ? AND principalid = ?",
+                          q, [&](const storage::Row& r) {
+                            current = r.is_null(0) ? 0 : r.Int(0);
+                            return false;
+                          }));
+  int64_t mask = replace ? rights : (current.value_or(0) | rights);
+  RETURN_IF_ERROR(w_.audit().RecordShare(table, record, principal, static_cast<uint32_t>(current.value_or(0)),
+                                         static_cast<uint32_t>(mask)));
+  if (current) {
+    std::vector<storage::SqlValue> u = {mask, record.ToString(), principal.id.ToString()};
+    return c.Exec("UPDATE principalobjectaccess SET accessrightsmask = ? WHERE objectid = ? AND principalid = ?", u)
+        .status();
+  }
+  std::vector<storage::SqlValue> ins = {GuidGenerator::NewSequential().ToString(),
+                                        principal.id.ToString(),
+                                        principal.table,
+                                        record.ToString(),
+                                        table.logical_name,
+                                        mask};
+  return c
+      .Exec(
+          "INSERT INTO principalobjectaccess (principalobjectaccessid, principalid, principaltypecode, objectid, "
+          "objecttypecode, accessrightsmask, inheritedaccessrightsmask) VALUES (?, ?, ?, ?, ?, ?, 0)",
+          ins)
+      .status();
+}
+
+Status WriteScope::Unshare(const Table& table, const Guid& record, const EntityRef& principal) {
+  RETURN_IF_ERROR(CheckAccess(table, record, Verb::kShare));
+  std::vector<storage::SqlValue> q = {record.ToString(), principal.id.ToString()};
+  std::optional<int64_t> old;
+  RETURN_IF_ERROR(
+      w_.connection().Query("SELECT accessrightsmask FROM principalobjectaccess WHERE objectid = ? AND principalid = ?",
+                            q, [&](const storage::Row& r) {
+                              old = r.is_null(0) ? 0 : r.Int(0);
+                              return false;
+                            }));
+  if (!old) return Status::Ok();  // nothing shared: nothing to revoke
+  RETURN_IF_ERROR(w_.audit().RecordShare(table, record, principal, static_cast<uint32_t>(*old), 0));
+  return w_.connection().Exec("DELETE FROM principalobjectaccess WHERE objectid = ? AND principalid = ?", q).status();
+}
+
 storage::Connection& WriteScope::connection() { return w_.connection(); }
 
 void OrganizationService::Transact(const CallerContext& caller, std::function<Status(WriteScope&)> fn,
                                    std::function<void(Status)> done) {
   auto cat = catalog_.Get();
+  auto touched = std::make_shared<bool>(false);
   engine_.Write(
-      [this, cat, caller, fn = std::move(fn)](storage::Connection& c) -> Status {
+      [this, cat, caller, touched, fn = std::move(fn)](storage::Connection& c) -> Status {
+        // Another process on the same store (the `tributary user` / `role` commands) may have
+        // handed out versions since the last job: continue after the highest one stored. The
+        // write transaction holds the store's write lock, so this read is current.
+        RETURN_IF_ERROR(c.Query("SELECT value FROM _t_meta WHERE key = 'version'", {}, [&](const storage::Row& r) {
+          int64_t stored = 0;
+          std::string_view text = r.Text(0);
+          std::from_chars(text.data(), text.data() + text.size(), stored);
+          if (stored >= next_version_) {
+            next_version_ = stored + 1;
+            persisted_version_ = stored;
+          }
+          return false;
+        }));
         Writer w(*this, c, *cat, caller);
         WriteScope scope(w);
-        return fn(scope);
+        Status s = fn(scope);
+        *touched = w.touched_security();
+        return s;
       },
-      std::move(done));
+      [this, touched, done = std::move(done)](Status s) {
+        // After the commit: principals read from now on see the change.
+        if (*touched && security_) security_->Invalidate();
+        done(std::move(s));
+      });
 }
 
 namespace {

@@ -41,6 +41,14 @@ std::string Label(const Json& o, const char* key) {
   return first;
 }
 
+// IsAuditEnabled: a BooleanManagedProperty ({"Value": true, …}) or a plain boolean.
+std::optional<bool> AuditSetting(const Json& o) {
+  const Json* v = o.is_object() ? o.Find("IsAuditEnabled") : nullptr;
+  if (v && v->is_object()) v = v->Find("Value");
+  if (!v || !v->is_bool()) return std::nullopt;
+  return v->as_bool();
+}
+
 std::optional<double> Number(const Json& o, const char* key) {
   const Json* v = o.Find(key);
   if (!v || !v->is_number()) return std::nullopt;
@@ -82,6 +90,8 @@ Result<ColumnDef> ColumnOf(const Json& a, size_t index) {
   c.name = Text(a, "LogicalName").empty() ? ToLower(c.schemaname) : Text(a, "LogicalName");
   c.path = "Attributes[" + std::to_string(index) + "]";
   if (c.name.empty()) return Bad(c.path + ": SchemaName is required.");
+  c.audit = AuditSetting(a);
+  if (const Json* sec = a.Find("IsSecured"); sec && sec->is_bool()) c.secured = sec->as_bool();
   c.displayname = Label(a, "DisplayName");
   c.description = Label(a, "Description");
   if (const Json* rl = a.Find("RequiredLevel"); rl && rl->is_object()) c.required = ToLower(Text(*rl, "Value"));
@@ -266,6 +276,7 @@ Result<SchemaDoc> EntityMetadataToSchema(const Json& body) {
   std::string own = Text(body, "OwnershipType");
   t.ownership = own == "OrganizationOwned" ? "organization" : "user";
   if (const Json* ct = body.Find("ChangeTrackingEnabled"); ct && ct->is_bool()) t.changetracking = ct->as_bool();
+  t.audit = AuditSetting(body).value_or(false);
   if (const Json* act = body.Find("IsActivity"); act && act->is_bool() && act->as_bool())
     return Bad("Activity tables cannot be created yet.");
   const Json* attrs = body.Find("Attributes");
@@ -426,8 +437,9 @@ Result<SchemaDoc> EntityUpdateToSchema(const catalog::Table& table, const Json& 
   if (const Json* ct = body.Find("ChangeTrackingEnabled");
       ct && ct->is_bool() && ct->as_bool() != table.change_tracking)
     u.changetracking = ct->as_bool();
+  if (auto audit = AuditSetting(body); audit && *audit != table.audit_enabled) u.audit = audit;
   SchemaDoc d = UpdateDocument();
-  if (u.displayname || u.displaycollectionname || u.description || u.changetracking)
+  if (u.displayname || u.displaycollectionname || u.description || u.changetracking || u.audit)
     d.update.tables.push_back(std::move(u));
   return d;
 }
@@ -449,6 +461,9 @@ Result<SchemaDoc> AttributeUpdateToSchema(const catalog::Table& table, const cat
            column.logical_name + "')";
   DiffLabel(body, "DisplayName", merge_labels, column.display_name, u.displayname);
   DiffLabel(body, "Description", merge_labels, column.description, u.description);
+  if (auto audit = AuditSetting(body); audit && *audit != column.audit_enabled) u.audit = audit;
+  if (const Json* sec = body.Find("IsSecured"); sec && sec->is_bool() && sec->as_bool() != column.is_secured)
+    u.secured = sec->as_bool();
   if (const Json* rl = body.Find("RequiredLevel"); rl && rl->is_object()) {
     std::string v = ToLower(Text(*rl, "Value"));
     if (!v.empty() && v != RequiredName(column.required)) {
@@ -539,7 +554,8 @@ Result<SchemaDoc> AttributeUpdateToSchema(const catalog::Table& table, const cat
   }
   SchemaDoc d = UpdateDocument();
   bool changed = u.displayname || u.description || u.required || u.format || u.maxlength || u.precision ||
-                 u.max_size_kb || u.min || u.max || u.options || u.default_bool || u.truelabel || u.falselabel;
+                 u.max_size_kb || u.min || u.max || u.options || u.default_bool || u.truelabel || u.falselabel ||
+                 u.audit;
   if (changed) {
     catalog::TableUpdate t;
     t.name = table.logical_name;

@@ -121,6 +121,30 @@ TEST(MetadataInputTest, AnAttributePutKeepsOnlyWhatChangedAndNeverRetypes) {
   EXPECT_TRUE(global->update.empty());
 }
 
+TEST(MetadataInputTest, AuditSettingsAreReadAsManagedPropertiesOrBooleans) {
+  auto cat = TestCatalog();
+  const catalog::Table& box = *cat->FindTable("new_box");
+  const catalog::Table& account = *cat->FindTable("account");
+  auto same = EntityUpdateToSchema(account, Parse(R"({"IsAuditEnabled":{"Value":true,"CanBeChanged":true}})"), false);
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(same->update.empty());  // account is audited already
+  auto on = EntityUpdateToSchema(box, Parse(R"({"IsAuditEnabled":{"Value":true}})"), false);
+  ASSERT_TRUE(on.ok());
+  ASSERT_EQ(on->update.tables.size(), 1u);
+  EXPECT_EQ(on->update.tables[0].audit, std::optional<bool>(true));
+  auto off = AttributeUpdateToSchema(box, *box.FindColumn("new_code"), "", Parse(R"({"IsAuditEnabled":false})"), false);
+  ASSERT_TRUE(off.ok());
+  ASSERT_EQ(off->update.tables.size(), 1u);
+  EXPECT_EQ(off->update.tables[0].columns[0].audit, std::optional<bool>(false));
+  auto created = EntityMetadataToSchema(Parse(R"({"SchemaName":"new_Crate","IsAuditEnabled":{"Value":true},
+      "Attributes":[{"@odata.type":"Microsoft.Dynamics.CRM.StringAttributeMetadata","SchemaName":"new_Name",
+      "IsPrimaryName":true},{"@odata.type":"Microsoft.Dynamics.CRM.StringAttributeMetadata","SchemaName":"new_Tag",
+      "IsAuditEnabled":{"Value":false}}]})"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(created->tables[0].audit);
+  EXPECT_EQ(created->tables[0].columns[0].audit, std::optional<bool>(false));
+}
+
 TEST(MetadataInputTest, OptionValueActionsRewriteTheWholeList) {
   auto cat = TestCatalog();
   int value = 0;

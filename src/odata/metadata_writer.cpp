@@ -365,6 +365,18 @@ std::string CollectionSchemaName(const Table& t) {
   return Pluralize(schema);
 }
 
+// IsAuditEnabled: a BooleanManagedProperty.
+void WriteAuditSetting(JsonWriter& w, bool on, bool can_change) {
+  w.BeginObject();
+  w.Key("Value");
+  w.Bool(on);
+  w.Key("CanBeChanged");
+  w.Bool(can_change);
+  w.Key("ManagedPropertyLogicalName");
+  w.String("canmodifyauditsettings");
+  w.EndObject();
+}
+
 struct EntityProperty {
   std::string_view name;
   void (*write)(JsonWriter&, const Table&);
@@ -385,6 +397,10 @@ constexpr EntityProperty kEntityProperties[] = {
     {"IsActivity", [](JsonWriter& w, const Table&) { w.Bool(false); }},
     {"IsIntersect", [](JsonWriter& w, const Table& t) { w.Bool(t.is_intersect); }},
     {"ChangeTrackingEnabled", [](JsonWriter& w, const Table& t) { w.Bool(t.change_tracking); }},
+    {"IsAuditEnabled",
+     [](JsonWriter& w, const Table& t) {
+       WriteAuditSetting(w, t.audit_enabled, !t.is_intersect && t.logical_name != "audit");
+     }},
     {"IsOptimisticConcurrencyEnabled", [](JsonWriter& w, const Table&) { w.Bool(true); }},
     {"OwnershipType", [](JsonWriter& w, const Table& t) { w.String(OwnershipName(t.ownership)); }},
     {"DisplayName",
@@ -632,7 +648,13 @@ constexpr AttributeProperty kAttributeProperties[] = {
        w.EndObject();
      }},
     {"IsCustomAttribute", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_custom); }},
+    // Columns the platform maintains (createdon, versionnumber, …) are never audited.
+    {"IsAuditEnabled", kAllTypes,
+     [](JsonWriter& w, const Table&, const Column& c) {
+       WriteAuditSetting(w, c.audit_enabled, !c.is_primary_id && (c.valid_for_create || c.valid_for_update));
+     }},
     {"IsPrimaryId", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_id); }},
+    {"IsSecured", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_secured); }},
     {"IsPrimaryName", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.is_primary_name); }},
     {"IsValidForCreate", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_create); }},
     {"IsValidForUpdate", kAllTypes, [](JsonWriter& w, const Table&, const Column& c) { w.Bool(c.valid_for_update); }},
@@ -1003,6 +1025,68 @@ std::string WriteCsdl(TableList tables, bool annotations) { return WriteCsdlWith
 
 namespace {
 
+// The types of RetrieveRecordChangeHistory (PagingInfo in, AuditDetailCollection out).
+void WriteAuditTypes(XmlWriter& x) {
+  auto prop = [&](std::string_view name, std::string_view type, bool nullable = true) {
+    if (nullable)
+      x.Empty("Property", {{"Name", name}, {"Type", type}});
+    else
+      x.Empty("Property", {{"Name", name}, {"Type", type}, {"Nullable", "false"}});
+  };
+  auto nav = [&](std::string_view name, std::string_view type) {
+    x.Empty("NavigationProperty", {{"Name", name}, {"Type", type}});
+  };
+  x.Open("EnumType", {{"Name", "AccessRights"}, {"IsFlags", "true"}});
+  for (const auto& [m, v] : {std::pair<std::string_view, std::string_view>{"None", "0"},
+                             {"ReadAccess", "1"},
+                             {"WriteAccess", "2"},
+                             {"AppendAccess", "4"},
+                             {"AppendToAccess", "16"},
+                             {"CreateAccess", "32"},
+                             {"DeleteAccess", "65536"},
+                             {"ShareAccess", "262144"},
+                             {"AssignAccess", "524288"}})
+    x.Empty("Member", {{"Name", m}, {"Value", v}});
+  x.Close();
+  x.Open("ComplexType", {{"Name", "PagingInfo"}});
+  prop("Count", "Edm.Int32", false);
+  prop("PageNumber", "Edm.Int32", false);
+  prop("PagingCookie", "Edm.String");
+  prop("ReturnTotalRecordCount", "Edm.Boolean", false);
+  x.Close();
+  x.Open("ComplexType", {{"Name", "Collection_Int32_String"}});
+  prop("Count", "Edm.Int32", false);
+  prop("IsReadOnly", "Edm.Boolean", false);
+  prop("Keys", "Collection(Edm.Int32)");
+  prop("Values", "Collection(Edm.String)");
+  x.Close();
+  x.Open("ComplexType", {{"Name", "AuditDetail"}, {"Abstract", "true"}});
+  nav("AuditRecord", "mscrm.crmbaseentity");
+  x.Close();
+  x.Open("ComplexType", {{"Name", "AttributeAuditDetail"}, {"BaseType", "mscrm.AuditDetail"}});
+  prop("InvalidNewValueAttributes", "Collection(Edm.String)");
+  prop("LocLabelLanguageCode", "Edm.Int32", false);
+  prop("DeletedAttributes", "mscrm.Collection_Int32_String");
+  nav("OldValue", "mscrm.crmbaseentity");
+  nav("NewValue", "mscrm.crmbaseentity");
+  x.Close();
+  x.Open("ComplexType", {{"Name", "RelationshipAuditDetail"}, {"BaseType", "mscrm.AuditDetail"}});
+  prop("RelationshipName", "Edm.String");
+  nav("TargetRecords", "Collection(mscrm.crmbaseentity)");
+  x.Close();
+  x.Open("ComplexType", {{"Name", "ShareAuditDetail"}, {"BaseType", "mscrm.AuditDetail"}});
+  prop("OldPrivileges", "mscrm.AccessRights", false);
+  prop("NewPrivileges", "mscrm.AccessRights", false);
+  nav("Principal", "mscrm.crmbaseentity");
+  x.Close();
+  x.Open("ComplexType", {{"Name", "AuditDetailCollection"}});
+  prop("AuditDetails", "Collection(mscrm.AuditDetail)");
+  prop("MoreRecords", "Edm.Boolean", false);
+  prop("PagingCookie", "Edm.String");
+  prop("TotalRecordCount", "Edm.Int32", false);
+  x.Close();
+}
+
 // The shared types operation signatures refer to.
 void WriteOperationTypes(XmlWriter& x) {
   x.Open("EnumType", {{"Name", "TargetFieldType"}});
@@ -1018,6 +1102,7 @@ void WriteOperationTypes(XmlWriter& x) {
   x.Empty("Property", {{"Name", "Keys"}, {"Type", "Collection(Edm.String)"}});
   x.Empty("Property", {{"Name", "Values"}, {"Type", "Collection(Edm.Int64)"}});
   x.Close();
+  WriteAuditTypes(x);
 }
 
 void WriteOperations(XmlWriter& x, const std::vector<OperationDef>& ops) {

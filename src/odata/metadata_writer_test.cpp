@@ -651,6 +651,7 @@ TEST_F(MetadataWriterTest, EntityDefinitionsAllProperties) {
                                                       "IsActivity",
                                                       "IsIntersect",
                                                       "ChangeTrackingEnabled",
+                                                      "IsAuditEnabled",
                                                       "IsOptimisticConcurrencyEnabled",
                                                       "OwnershipType",
                                                       "DisplayName",
@@ -670,6 +671,10 @@ TEST_F(MetadataWriterTest, EntityDefinitionsAllProperties) {
   EXPECT_FALSE(account->Find("IsActivity")->as_bool());
   EXPECT_FALSE(account->Find("IsIntersect")->as_bool());
   EXPECT_TRUE(account->Find("ChangeTrackingEnabled")->as_bool());
+  const Json* audit = account->Find("IsAuditEnabled");
+  EXPECT_FALSE(audit->Find("Value")->as_bool());
+  EXPECT_TRUE(audit->Find("CanBeChanged")->as_bool());
+  EXPECT_EQ(Str(*audit, "ManagedPropertyLogicalName"), "canmodifyauditsettings");
   EXPECT_TRUE(account->Find("IsOptimisticConcurrencyEnabled")->as_bool());
   EXPECT_TRUE(account->Find("IsValidForAdvancedFind")->as_bool());
   EXPECT_EQ(Str(*account, "OwnershipType"), "UserOwned");

@@ -41,6 +41,8 @@ std::string OperationEdmType(const OperationParameter& p) {
       return "mscrm." + p.entity;
     case OperationType::kGuidArray:
       return "Collection(Edm.Guid)";
+    case OperationType::kComplex:
+      return p.entity;
   }
   return "Edm.String";
 }
@@ -126,6 +128,12 @@ bool Fits(const OperationParameter& p, const Json& v) {
       for (const auto& e : v.as_array())
         if (!IsGuidText(e)) return false;
       return true;
+    case OperationType::kComplex:
+      if (v.is_object()) return true;
+      if (!v.is_array()) return false;
+      for (const auto& e : v.as_array())
+        if (!e.is_object()) return false;
+      return true;
   }
   return false;
 }
@@ -157,6 +165,8 @@ std::string_view TypeLabel(OperationType t) {
       return "an array of records";
     case OperationType::kGuidArray:
       return "an array of GUIDs";
+    case OperationType::kComplex:
+      return "an object or an array of objects";
   }
   return "a value";
 }
@@ -189,7 +199,8 @@ Status CheckArguments(const catalog::Catalog& cat, const OperationDef& def, cons
     if (!Fits(*p, value))
       return fail(what + ": the parameter '" + name + "' must be " + std::string(TypeLabel(p->type)) + ", not " +
                   std::string(value.TypeName()) + ".");
-    if (!p->entity.empty() && p->type != OperationType::kEnum && !cat.FindTable(p->entity))
+    if (!p->entity.empty() && p->type != OperationType::kEnum && p->type != OperationType::kComplex &&
+        !cat.FindTable(p->entity))
       return fail(what + ": the parameter '" + name + "' refers to an unknown table '" + p->entity + "'.");
   }
   for (const auto& d : def.parameters) {

@@ -39,6 +39,7 @@ enum class OperationType : uint8_t {
   kGuid = 12,
   kEnum = 100,       // a named type of the mscrm namespace (enum or complex type) given in `entity`
   kGuidArray = 101,  // Collection(Edm.Guid) (CreateMultipleResponse.Ids)
+  kComplex = 102,    // a complex value (object, or array of objects): `entity` is its Edm type
 };
 
 struct OperationParameter {

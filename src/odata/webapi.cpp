@@ -622,7 +622,7 @@ void WebApi::UnboundFunction(CallPtr c, std::string_view name) {
     for (const auto& n : names->as_array()) {
       const Table* t = n.is_string() ? cat.FindTable(n.as_string()) : nullptr;
       if (!t) return c->Fail(QueryError("EntityNames: there is no table named " + n.Dump() + "."));
-      auto count = svc.CountAll(*t);
+      auto count = svc.CountAll(c->caller, *t);
       if (!count.ok()) return c->Fail(count.status());
       counts.emplace_back(t->logical_name, *count);
     }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "operations.h"
 #include "prefer.h"
 #include "serializer.h"
 #include "tributary/base/json.h"
@@ -78,6 +79,18 @@ struct WebApi::ChangeSet {
     WriteAnswer answer;
   };
   std::vector<Pending> pending;
+};
+
+// A function or action: its signature and implementation (webapi_operations.cpp registers them).
+struct WebApi::OperationArgs {
+  const catalog::Table* table = nullptr;  // bound table
+  std::optional<data::RecordKey> key;     // bound record
+  Json params;                            // arguments by name
+};
+
+struct WebApi::Operation {
+  OperationDef def;
+  std::function<void(CallPtr, const OperationArgs&)> run;
 };
 
 Status NotFoundSegment(std::string_view seg);

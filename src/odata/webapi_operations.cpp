@@ -1,11 +1,15 @@
 // Functions and actions of the Web API: the built-in operations, custom APIs (customapi rows),
 // and their invocation (unbound, bound to a record, bound to a collection). See operations.h.
 
+#include <algorithm>
+
 #include "body.h"
 #include "operations.h"
 #include "tributary/base/strings.h"
+#include "tributary/data/audit.h"
 #include "tributary/odata/errors.h"
 #include "tributary/odata/metadata_writer.h"
+#include "tributary/security/principal.h"
 #include "webapi_internal.h"
 
 namespace tributary::odata {
@@ -13,17 +17,6 @@ namespace tributary::odata {
 using catalog::Column;
 using catalog::NavProperty;
 using catalog::Table;
-
-struct WebApi::OperationArgs {
-  const Table* table = nullptr;        // bound table
-  std::optional<data::RecordKey> key;  // bound record
-  Json params;                         // arguments by name
-};
-
-struct WebApi::Operation {
-  OperationDef def;
-  std::function<void(CallPtr, const OperationArgs&)> run;
-};
 
 namespace {
 
@@ -34,6 +27,137 @@ OperationParameter Param(std::string name, OperationType type, bool optional = f
 // The @odata.context of an operation's response complex type.
 std::string ResponseContext(const WebApi::Call& c, const std::string& name) {
   return c.root + "$metadata#Microsoft.Dynamics.CRM." + name + "Response";
+}
+
+// A record as a crmbaseentity value: {"@odata.type":"#Microsoft.Dynamics.CRM.<table>", <fields>}.
+void WriteRecordValue(JsonWriter& w, std::string_view table, const std::vector<data::Field>& fields,
+                      const SerializeContext& ctx, const Table* nav_table) {
+  w.BeginObject();
+  w.Key("@odata.type");
+  w.String("#Microsoft.Dynamics.CRM." + std::string(table));
+  for (const auto& f : fields) {
+    std::string name = PropertyName(*f.column);
+    WriteResultProperty(w, ResultProperty{name, f.column, false, {}, nav_table}, f.value, ctx);
+  }
+  w.EndObject();
+}
+
+// A reference as a crmbaseentity value: the table's type and its primary id.
+void WriteReferenceValue(JsonWriter& w, const catalog::Catalog& cat, const data::EntityRef& r) {
+  const Table* t = cat.FindTable(r.table);
+  w.BeginObject();
+  w.Key("@odata.type");
+  w.String("#Microsoft.Dynamics.CRM." + r.table);
+  w.Key(t ? t->primary_id : r.table + "id");
+  w.String(r.id.ToString());
+  w.EndObject();
+}
+
+// RetrieveRecordChangeHistory(Target=@t[,PagingInfo=@p]): the audit history of one record, newest
+// first, as an AuditDetailCollection (data/audit.h). PagingInfo.Count and PageNumber page it.
+void RecordChangeHistory(data::OrganizationService& svc, const std::shared_ptr<WebApi::Call>& c, const Json& params) {
+  const catalog::Catalog& cat = *c->cat;
+  auto target = ParseEntityArgument(cat, *params.Find("Target"), "Target", nullptr);
+  if (!target.ok()) return c->Fail(target.status());
+  if (!target->id) return c->Fail(PayloadError("The parameter 'Target' must name the record by its id."));
+  int64_t count = 5000, page = 1;
+  if (const Json* paging = params.Find("PagingInfo"); paging && paging->is_object()) {
+    const Json* n = paging->Find("Count");
+    const Json* p = paging->Find("PageNumber");
+    if (n && n->is_int() && n->as_int() > 0) count = std::min<int64_t>(n->as_int(), 5000);
+    if (p && p->is_int() && p->as_int() > 1) page = std::min<int64_t>(p->as_int(), 1'000'000);
+  }
+  int64_t total = 0;
+  int64_t skip = (page - 1) * count;
+  auto history = data::RetrieveRecordChangeHistory(svc, c->caller, *target->table, *target->id, skip, count, &total);
+  if (!history.ok()) return c->Fail(history.status());
+  const Table* audit = cat.FindTable("audit");
+  SerializeContext ctx = MakeSerializeContext(*c, svc);
+  std::string body;
+  JsonWriter w(body);
+  w.BeginObject();
+  w.Key("@odata.context");
+  w.String(ResponseContext(*c, "RetrieveRecordChangeHistory"));
+  w.Key("AuditDetailCollection");
+  w.BeginObject();
+  bool more = skip + static_cast<int64_t>(history->size()) < total;
+  w.Key("MoreRecords");
+  w.Bool(more);
+  w.Key("PagingCookie");
+  if (more)
+    w.String("<cookie page=\"" + std::to_string(page) + "\" />");
+  else
+    w.Null();
+  w.Key("TotalRecordCount");
+  w.Int(total);
+  w.Key("AuditDetails");
+  w.BeginArray();
+  for (const auto& d : *history) {
+    w.BeginObject();
+    w.Key("@odata.type");
+    switch (d.kind) {
+      case data::AuditDetail::Kind::kAttribute:
+        w.String("#Microsoft.Dynamics.CRM.AttributeAuditDetail");
+        break;
+      case data::AuditDetail::Kind::kRelationship:
+        w.String("#Microsoft.Dynamics.CRM.RelationshipAuditDetail");
+        break;
+      case data::AuditDetail::Kind::kShare:
+        w.String("#Microsoft.Dynamics.CRM.ShareAuditDetail");
+        break;
+    }
+    w.Key("AuditRecord");
+    WriteRecordValue(w, "audit", d.record.fields, ctx, audit);
+    switch (d.kind) {
+      case data::AuditDetail::Kind::kAttribute:
+        w.Key("OldValue");
+        WriteRecordValue(w, target->table->logical_name, d.old_values, ctx, target->table);
+        w.Key("NewValue");
+        WriteRecordValue(w, target->table->logical_name, d.new_values, ctx, target->table);
+        w.Key("InvalidNewValueAttributes");
+        w.BeginArray();
+        w.EndArray();
+        w.Key("LocLabelLanguageCode");
+        w.Int(0);
+        w.Key("DeletedAttributes");
+        w.BeginObject();
+        w.Key("Count");
+        w.Int(static_cast<int64_t>(d.deleted_attributes.size()));
+        w.Key("IsReadOnly");
+        w.Bool(false);
+        w.Key("Keys");
+        w.BeginArray();
+        for (size_t i = 0; i < d.deleted_attributes.size(); ++i) w.Int(static_cast<int64_t>(i));
+        w.EndArray();
+        w.Key("Values");
+        w.BeginArray();
+        for (const auto& name : d.deleted_attributes) w.String(name);
+        w.EndArray();
+        w.EndObject();
+        break;
+      case data::AuditDetail::Kind::kRelationship:
+        w.Key("RelationshipName");
+        w.String(d.relationship);
+        w.Key("TargetRecords");
+        w.BeginArray();
+        for (const auto& r : d.targets) WriteReferenceValue(w, cat, r);
+        w.EndArray();
+        break;
+      case data::AuditDetail::Kind::kShare:
+        w.Key("Principal");
+        WriteReferenceValue(w, cat, d.principal);
+        w.Key("OldPrivileges");
+        w.String(security::AccessRightsText(d.old_mask));
+        w.Key("NewPrivileges");
+        w.String(security::AccessRightsText(d.new_mask));
+        break;
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  c->Reply(Json200(std::move(body)));
 }
 
 }  // namespace
@@ -108,6 +232,15 @@ void WebApi::RegisterOperations() {
         Param("SourceCampaignId", OperationType::kEntityReference, true)},
        {Param("CreatedEntities", OperationType::kEntityCollection)}},
       [this](CallPtr c, const OperationArgs& a) { QualifyLead(c, a); });
+  add({"RetrieveRecordChangeHistory",
+       true,
+       OperationBinding::kUnbound,
+       "",
+       {Param("Target", OperationType::kEntityReference),
+        Param("PagingInfo", OperationType::kComplex, true, "mscrm.PagingInfo")},
+       {Param("AuditDetailCollection", OperationType::kEnum, false, "AuditDetailCollection")}},
+      [this](CallPtr c, const OperationArgs& a) { RecordChangeHistory(env_.service(), c, a.params); });
+  RegisterSecurityOperations();
 }
 
 std::shared_ptr<const WebApi::Operation> WebApi::FindOperation(std::string_view name, OperationBinding binding,

@@ -46,6 +46,14 @@ std::string Metrics::Render(const storage::EngineStats& store) const {
   out += "# HELP tributary_http_connections Open HTTP connections.\n# TYPE tributary_http_connections gauge\n";
   std::snprintf(buf, sizeof buf, "tributary_http_connections %lld\n", static_cast<long long>(connections_.load()));
   out += buf;
+  out += "# HELP tributary_throttled_requests_total Requests refused with 429 by the service protection limits.\n";
+  out += "# TYPE tributary_throttled_requests_total counter\n";
+  static const char* kReasons[] = {"requests", "execution_time", "concurrency"};
+  for (size_t i = 0; i < throttled_.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "tributary_throttled_requests_total{reason=\"%s\"} %llu\n", kReasons[i],
+                  static_cast<unsigned long long>(throttled_[i].load()));
+    out += buf;
+  }
   out += "# HELP tributary_store_commits_total Durable group commits of the store.\n";
   out += "# TYPE tributary_store_commits_total counter\n";
   std::snprintf(buf, sizeof buf, "tributary_store_commits_total %llu\n",

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "throttle.h"
 #include "tributary/storage/engine.h"
 
 namespace tributary::server {
@@ -14,6 +15,10 @@ class Metrics {
  public:
   // Records one answered request.
   void Observe(int status, double seconds);
+  // Records one request refused by the service protection limits.
+  void Throttled(ThrottleReason reason) {
+    throttled_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
   void ConnectionOpened() { connections_.fetch_add(1, std::memory_order_relaxed); }
   void ConnectionClosed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
   std::string Render(const storage::EngineStats& store) const;
@@ -26,6 +31,7 @@ class Metrics {
   std::atomic<uint64_t> count_{0};
   std::atomic<uint64_t> sum_micros_{0};
   std::atomic<int64_t> connections_{0};
+  std::array<std::atomic<uint64_t>, kThrottleReasonCount> throttled_{};
 };
 
 }  // namespace tributary::server

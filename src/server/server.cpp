@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "throttle.h"
 #include "tributary/base/strings.h"
 #include "tributary/odata/errors.h"
 #include "tributary/odata/webapi.h"
@@ -26,7 +27,8 @@ namespace {
 
 constexpr const char* kExposeHeaders =
     "Preference-Applied, OData-EntityId, Location, ETag, OData-Version, Content-Encoding, Transfer-Encoding, "
-    "Content-Length, Retry-After, x-ms-dop-hint";
+    "Content-Length, Retry-After, x-ms-dop-hint, x-ms-ratelimit-burst-remaining-xrm-requests, "
+    "x-ms-ratelimit-time-remaining-xrm-requests";
 
 // Single-request uploads to file columns (PATCH …/{column} with application/octet-stream) may
 // carry up to 128 MiB, as in Dataverse; every other request keeps ServerOptions::max_body_bytes.
@@ -38,6 +40,18 @@ bool IsFileUpload(const Message& msg) {
   auto ct = msg[http::field::content_type];
   return msg.method() == http::verb::patch && (target.rfind("/api/", 0) == 0 || target.rfind("//api/", 0) == 0) &&
          StartsWithIgnoreCase(Trim(std::string_view(ct.data(), ct.size())), "application/octet-stream");
+}
+
+// The key cache of the configured external issuers, or null when there are none.
+std::unique_ptr<JwksCache> MakeJwksCache(const std::vector<security::TrustedIssuer>& issuers,
+                                         const net::any_io_executor& ex, const Clock& clock) {
+  if (issuers.empty()) return nullptr;
+  return std::make_unique<JwksCache>(
+      issuers,
+      [ex](const std::string& url, std::function<void(Result<std::string>)> done) {
+        HttpGet(ex, url, std::move(done));
+      },
+      clock);
 }
 
 HttpResponse JsonText(int status, std::string body) {
@@ -58,10 +72,14 @@ class Server::Impl {
         ioc_(options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency())),
         acceptor_(ioc_),
         signals_(ioc_, SIGINT, SIGTERM),
-        auth_(env),
+        auth_(env, MakeJwksCache(options_.issuers, ioc_.get_executor(), env.clock())),
         webapi_(env, [this](std::function<void()> fn) { net::post(ioc_, std::move(fn)); }) {}
 
   Result<uint16_t> Start() {
+    RETURN_IF_ERROR(JwksCache::Validate(options_.issuers));
+    RETURN_IF_ERROR(ServiceProtection::Validate(options_.service_protection));
+    if (options_.service_protection.enabled)
+      throttle_ = std::make_unique<ServiceProtection>(options_.service_protection, env_.clock());
     beast::error_code ec;
     auto addr = net::ip::make_address(options_.host, ec);
     if (ec) return InvalidArgument("'" + options_.host + "' is not an IP address to listen on.");
@@ -74,6 +92,7 @@ class Server::Impl {
       return Status(Code::kUnavailable,
                     "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message());
     port_ = acceptor_.local_endpoint().port();
+    auth_.Prefetch();
     Accept();
     signals_.async_wait([this](beast::error_code e, int) {
       if (!e) Stop();
@@ -129,9 +148,31 @@ class Server::Impl {
       if (prefix.empty() || prefix.find('/', 1) == std::string_view::npos) return respond(auth_.Token(req));
     }
     if (path.rfind("/api/", 0) == 0 || path.rfind("//api/", 0) == 0) {
-      auto caller = auth_.Authenticate(req);
-      if (!caller.ok()) return respond(auth_.Challenge(req, caller.status()));
-      return webapi_.Handle(*caller, std::move(req), std::move(respond));
+      // Authentication may wait for an external issuer's keys: the request moves into the callback.
+      auto pending = std::make_shared<HttpRequest>(std::move(req));
+      auto started = std::chrono::steady_clock::now();
+      return auth_.Authenticate(
+          *pending, [this, pending, started, respond = std::move(respond)](Result<data::CallerContext> caller) mutable {
+            if (!caller.ok()) return respond(auth_.Refuse(*pending, caller.status()));
+            if (throttle_) {
+              // Limits are per real caller, also while impersonating.
+              const Guid& user = caller->initiating_user_id.IsNil() ? caller->user_id : caller->initiating_user_id;
+              auto admitted = throttle_->Admit(user);
+              if (auto* refusal = std::get_if<ServiceProtection::Refusal>(&admitted)) {
+                metrics_.Throttled(refusal->reason);
+                return respond(throttle_->Refuse(*refusal));
+              }
+              auto permit =
+                  std::make_shared<ServiceProtection::Permit>(std::get<ServiceProtection::Permit>(std::move(admitted)));
+              respond = [permit, started, respond = std::move(respond)](HttpResponse r) {
+                auto execution =
+                    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+                ServiceProtection::AddBudgetHeaders(r, permit->Finish(execution));
+                respond(std::move(r));
+              };
+            }
+            webapi_.Handle(*caller, std::move(*pending), std::move(respond));
+          });
     }
     if (path == "/") {
       return respond(
@@ -149,6 +190,9 @@ class Server::Impl {
 
   data::Environment& env_;
   ServerOptions options_;
+  // Null while the limits are off; set by Start. Declared before ioc_ so that it outlives the
+  // permits held by handlers that are still queued when the server is destroyed.
+  std::unique_ptr<ServiceProtection> throttle_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;

@@ -161,8 +161,9 @@ function waitForExit(child, ms) {
  * the server can be stopped, killed and started again on the same data.
  */
 export class TributaryServer {
-  constructor({ dataDir, clientId, clientSecret, ownsDataDir }) {
+  constructor({ dataDir, clientId, clientSecret, ownsDataDir, args = [] }) {
     this.dataDir = dataDir;
+    this.args = args; // extra `serve` arguments, e.g. ["--config", file]
     this.clientId = clientId;
     this.clientSecret = clientSecret;
     this.ownsDataDir = ownsDataDir;
@@ -241,7 +242,7 @@ export class TributaryServer {
   _startOn(port) {
     const child = spawn(
       BIN,
-      ["serve", "--data", this.dataDir, "--listen", `127.0.0.1:${port}`],
+      ["serve", "--data", this.dataDir, "--listen", `127.0.0.1:${port}`, ...this.args],
       { cwd: REPO_ROOT, env: this.env, stdio: ["ignore", "pipe", "pipe"] }
     );
     liveProcesses.add(child);
@@ -498,7 +499,7 @@ export class TributaryServer {
  * Creates a server on a fresh temporary data directory, optionally applies a schema file
  * first, and starts it. Always pair with `await server.cleanup()`.
  */
-export async function startServer({ schema = null, start = true } = {}) {
+export async function startServer({ schema = null, start = true, args = [] } = {}) {
   checkBinary();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "tributary-e2e-"));
   ownedDirs.add(dataDir);
@@ -507,6 +508,7 @@ export async function startServer({ schema = null, start = true } = {}) {
     clientId: randomUUID(),
     clientSecret: `e2e-${randomUUID()}`,
     ownsDataDir: true,
+    args,
   });
   try {
     if (schema) await server.applySchema(schema);

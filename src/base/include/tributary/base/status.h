@@ -43,6 +43,12 @@ inline constexpr uint32_t kConcurrencyVersionMismatch = 0x80060882;
 inline constexpr uint32_t kPrivilegeDenied = 0x80040220;
 inline constexpr uint32_t kAccessDenied = 0x80048405;
 inline constexpr uint32_t kUnauthorized = 0x80048306;
+inline constexpr uint32_t kRecordAccessDenied = 0x80048306;     // the row access check failed (403)
+inline constexpr uint32_t kPrincipalPrivilegeDenied = 0x80040231;  // the target principal lacks it
+// Column (field) security.
+inline constexpr uint32_t kAttributePermissionReadIsMissing = 0x8004F504;
+inline constexpr uint32_t kAttributePermissionUpdateIsMissingDuringUpdate = 0x8004F507;
+inline constexpr uint32_t kAttributePrivilegeCreateIsMissing = 0x8004F502;
 inline constexpr uint32_t kNotSupported = 0x80048d0b;
 inline constexpr uint32_t kCannotDeleteDueToAssociation = 0x80040227;
 inline constexpr uint32_t kRequestTooLarge = 0x8004800A;

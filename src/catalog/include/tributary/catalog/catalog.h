@@ -88,6 +88,14 @@ struct Column {
   // Whether the store keeps an index on the column: primary names, business lookups, ownerid,
   // owningbusinessunit and columns declared `indexed`. Alternate keys have their own indexes.
   bool indexed = false;
+  // IsAuditEnabled: changes to the column are audited (when its table and the organization audit).
+  // Off for the columns the platform maintains (createdon, modifiedby, versionnumber, …).
+  bool audit_enabled = true;
+  // IsSecured: only principals with a field security profile granting it (or System
+  // Administrators) read, create or update the column.
+  bool is_secured = false;
+  // A lookup to any table (audit.objectid): no relationship; the target is stored per row.
+  bool any_target = false;
   // Name of the column in the SQL table. Polymorphic lookups also store the target table's
   // logical name in `sql_name + "_type"`.
   std::string sql_name;
@@ -95,7 +103,7 @@ struct Column {
   bool IsLookup() const {
     return type == ColumnType::kLookup || type == ColumnType::kCustomer || type == ColumnType::kOwner;
   }
-  bool IsPolymorphic() const { return type == ColumnType::kCustomer || type == ColumnType::kOwner; }
+  bool IsPolymorphic() const { return type == ColumnType::kCustomer || type == ColumnType::kOwner || any_target; }
   bool IsFileOrImage() const { return type == ColumnType::kFile || type == ColumnType::kImage; }
   bool IsChoiceLike() const {
     return type == ColumnType::kChoice || type == ColumnType::kState || type == ColumnType::kStatus;
@@ -165,6 +173,8 @@ struct Table {
   bool is_custom = false;
   bool is_intersect = false;
   bool change_tracking = false;
+  // IsAuditEnabled (auditing also needs organization.isauditenabled).
+  bool audit_enabled = false;
   std::string primary_id;                        // "accountid"
   std::string primary_name;                      // "name"; may be empty
   std::string sql_table;                         // SQL table name

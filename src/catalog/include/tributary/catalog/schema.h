@@ -40,7 +40,7 @@ struct ColumnDef {
   std::optional<int> precision;
   std::optional<int> max_size_kb;  // file/image
   std::optional<double> min, max;
-  std::string target;        // lookup
+  std::string target;        // lookup; "*": any table, the target's name stored per row (audit.objectid)
   std::string relationship;  // lookup: relationship schema name
   // customer: relationship schema name per target ("account" → "contact_customer_accounts").
   std::map<std::string, std::string> relationships;
@@ -50,8 +50,10 @@ struct ColumnDef {
   std::vector<OptionDef> options;
   std::optional<bool> default_bool;
   std::string truelabel, falselabel;
-  bool readonly = false;  // not valid for create/update (computed by the platform)
-  bool indexed = false;   // keep a SQL index for filtering and sorting
+  bool readonly = false;      // not valid for create/update (computed by the platform)
+  bool indexed = false;       // keep a SQL index for filtering and sorting
+  std::optional<bool> audit;  // IsAuditEnabled; unset = on
+  bool secured = false;       // IsSecured: column (field) security applies
   std::string path;
 };
 
@@ -80,6 +82,7 @@ struct TableDef {
   std::string ownership;  // user | organization | none
   std::optional<ColumnDef> primaryname;
   bool changetracking = false;
+  bool audit = false;  // IsAuditEnabled
   // Standard-schema extras (allowed in any file, rarely needed there):
   int objecttypecode = 0;
   std::string basename;  // system relationship names use lk_{basename}_createdby (default: name)
@@ -126,6 +129,8 @@ struct ColumnUpdate {
   std::optional<bool> default_bool;
   std::optional<std::string> truelabel, falselabel;
   std::optional<bool> indexed;
+  std::optional<bool> audit;
+  std::optional<bool> secured;
   std::string path;
 };
 
@@ -133,6 +138,7 @@ struct TableUpdate {
   std::string name;
   std::optional<std::string> displayname, displaycollectionname, description;
   std::optional<bool> changetracking;
+  std::optional<bool> audit;
   std::vector<ColumnUpdate> columns;
   std::string path;
 };

@@ -52,8 +52,15 @@ class Environment {
   Status ApplySchema(const catalog::SchemaDoc& doc, std::string_view source_text);
 
   Result<std::optional<Credential>> FindCredential(std::string_view client_id);
-  // The caller context of a systemuser (its business unit), cached briefly.
+  // The caller context of a systemuser: its business unit and evaluated rights (principal).
+  // Unauthenticated when the user does not exist or is disabled.
   Result<CallerContext> ResolveUser(const Guid& user_id);
+  // The systemuser bound to an Entra application (applicationid) or to an Entra user or service
+  // principal (azureactivedirectoryobjectid); nullopt when there is none. Not cached.
+  Result<std::optional<Guid>> FindUserByApplicationId(const Guid& application_id);
+  Result<std::optional<Guid>> FindUserByObjectId(const Guid& object_id);
+  // The principals cache (invalidated by the organization service on security changes).
+  security::SecurityCache& security() { return *security_; }
 
   void Shutdown();
 
@@ -73,8 +80,7 @@ class Environment {
   std::string signing_key_;
   bool created_ = false;
   std::mutex schema_mu_;  // serializes ApplySchema (builder_ and the catalog swap)
-  std::mutex user_mu_;
-  std::unordered_map<std::string, std::pair<CallerContext, int64_t>> user_cache_;  // id → (ctx, expiry ms)
+  std::unique_ptr<security::SecurityCache> security_;
 };
 
 }  // namespace tributary::data

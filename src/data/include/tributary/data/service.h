@@ -17,6 +17,7 @@
 #include "tributary/catalog/catalog.h"
 #include "tributary/catalog/schema.h"
 #include "tributary/data/value.h"
+#include "tributary/security/principal.h"
 #include "tributary/storage/engine.h"
 
 namespace tributary::data {
@@ -25,6 +26,11 @@ namespace tributary::data {
 struct CallerContext {
   Guid user_id;
   Guid business_unit_id;
+  // The user's evaluated rights; null for the platform itself (bootstrap, background work), which
+  // passes every check. Every request from outside carries one.
+  security::PrincipalPtr principal;
+  // When impersonating (CallerObjectId / MSCRMCallerID): the real caller; nil otherwise.
+  Guid initiating_user_id;
 };
 
 // Identity of the environment (root business unit, organization, base currency, bootstrap user).
@@ -125,7 +131,7 @@ class OrganizationService {
                                const catalog::NavProperty& nav, const QueryOptions& options, const PageRequest& page);
   Result<int64_t> Count(const CallerContext& caller, const catalog::Table& table, const Expr* filter);
   // Every row of a table, uncapped (RetrieveTotalRecordCount).
-  Result<int64_t> CountAll(const catalog::Table& table);
+  Result<int64_t> CountAll(const CallerContext& caller, const catalog::Table& table);
   // The primary name column value of a record (for display annotations); nullopt when none.
   std::optional<std::string> PrimaryName(const std::string& table, const Guid& id);
 
@@ -136,8 +142,36 @@ class OrganizationService {
   // Runs on the writer thread before each commit (persists the version counter).
   Status PreCommit(storage::Connection& c);
 
+  // --- Security reads (security_ops.cpp) ---
+  // The rights `who` has on a record (RetrievePrincipalAccess): each verb whose privilege is held
+  // and whose row check passes. `caller` must be able to read the record.
+  Result<uint32_t> PrincipalAccess(const CallerContext& caller, const CallerContext& who, const catalog::Table& table,
+                                   const Guid& record);
+  struct SharedAccess {
+    EntityRef principal;
+    uint32_t rights = 0;
+  };
+  // The shares of a record (RetrieveSharedPrincipalsAndAccess); `caller` must be able to read it.
+  Result<std::vector<SharedAccess>> SharedPrincipals(const CallerContext& caller, const catalog::Table& table,
+                                                     const Guid& record);
+  struct RolePrivilege {
+    Guid privilege_id;
+    std::string name;
+    security::Depth depth = security::Depth::kNone;
+    Guid business_unit_id;
+  };
+  // The privileges of the given roles, the deepest depth per privilege (RetrieveRolePrivilegesRole,
+  // RetrieveUserPrivileges), ordered by name.
+  Result<std::vector<RolePrivilege>> RolePrivileges(const std::vector<Guid>& roles);
+  // The roles of a user: held directly and through the user's teams.
+  Result<std::vector<Guid>> UserRoles(const Guid& user);
+
+  // The principals cache, told after every committed change to a security table.
+  void SetSecurityCache(security::SecurityCache* cache) { security_ = cache; }
+
  private:
   class Writer;
+  security::SecurityCache* security_ = nullptr;
   storage::Engine& engine_;
   CatalogHolder& catalog_;
   const Clock& clock_;
@@ -145,6 +179,8 @@ class OrganizationService {
   // The row version counter: touched only on the writer thread.
   int64_t next_version_ = 1;
   int64_t persisted_version_ = 0;
+  // organization.isauditenabled as last read (nullopt: read it again); writer thread only (audit.h).
+  std::optional<bool> org_audit_enabled_;
   friend class Writer;
   friend class WriteScope;
   friend class Environment;
@@ -167,6 +203,20 @@ class WriteScope {
                             const std::optional<BindTarget>& target);
   Result<Guid> Associate(const catalog::Table& table, const RecordKey& key, const catalog::NavProperty& nav,
                          const BindTarget& related, bool associate);
+  // Changes the owner of a record (Assign): needs Assign and Write on the record; the owning
+  // business unit follows the new owner's.
+  Result<Guid> Assign(const catalog::Table& table, const RecordKey& key, const EntityRef& owner);
+  // Record shares (GrantAccess adds rights to a principal's share, ModifyAccess replaces them,
+  // RevokeAccess removes the share); the caller needs Share on the record.
+  Status Share(const catalog::Table& table, const Guid& record, const EntityRef& principal, uint32_t rights,
+               bool replace);
+  Status Unshare(const catalog::Table& table, const Guid& record, const EntityRef& principal);
+  // Tells the principals cache, after the commit, that security data changed (for raw writes
+  // through connection() to roles, teams or privileges).
+  void SecurityChanged();
+  // Fails unless the caller may do `verb` on the record (privilege, then row access).
+  Status CheckAccess(const catalog::Table& table, const Guid& record, security::Verb verb);
+  const CallerContext& caller() const;
   // The transaction's connection (reads see the scope's own uncommitted writes).
   storage::Connection& connection();
 

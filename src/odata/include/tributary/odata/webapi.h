@@ -64,6 +64,7 @@ class WebApi {
   struct OperationArgs;
   struct Operation;
   void RegisterOperations();
+  void RegisterSecurityOperations();  // webapi_security.cpp
   std::shared_ptr<const Operation> FindOperation(std::string_view name, OperationBinding binding,
                                                  const catalog::Table* table, CallPtr c);
   Result<std::optional<OperationDef>> LoadCustomApi(const Call& c, std::string_view name);

@@ -6,10 +6,22 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tributary/data/environment.h"
+#include "tributary/security/jwks.h"
 
 namespace tributary::server {
+
+// Service protection limits per user, as Dataverse's (429 with Retry-After beyond them). Config
+// `profile: production` turns them on with these defaults; `service_protection:` overrides.
+struct ServiceProtectionOptions {
+  bool enabled = false;
+  int64_t requests = 6000;           // requests per window
+  int64_t execution_seconds = 1200;  // combined execution time per window
+  int64_t window_seconds = 300;      // sliding window
+  int64_t concurrent = 52;           // requests in flight at once
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -21,6 +33,10 @@ struct ServerOptions {
   size_t max_header_bytes = 64u << 10;
   std::string public_url;  // base URL for links; default: from the Host header
   int idle_timeout_seconds = 120;
+  // External OpenID Connect issuers whose RS256/ES256 tokens are accepted (config
+  // identity.issuers); the platform's own HS256 tokens are accepted either way.
+  std::vector<security::TrustedIssuer> issuers;
+  ServiceProtectionOptions service_protection;
 };
 
 class Server {

@@ -1,0 +1,122 @@
+#include "access.h"
+
+#include "sql_schema.h"
+
+#include <algorithm>
+
+namespace tributary::data {
+
+using catalog::Ownership;
+using catalog::Table;
+
+namespace {
+
+std::string Lit(const Guid& g) { return "'" + g.ToString() + "'"; }
+
+void AppendList(std::string& out, const std::vector<Guid>& ids) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ",";
+    out += Lit(ids[i]);
+  }
+}
+
+// Tables whose rows are not subject to the row check: no owner columns.
+bool RowScoped(const Table& t) { return t.ownership == Ownership::kUser && !t.is_intersect; }
+
+}  // namespace
+
+Status PrivilegeDenied(const CallerContext& caller, const Table& table, Verb verb) {
+  std::string prv = security::PrivilegeName(verb, table.schema_name);
+  return Status(Code::kPermissionDenied,
+                "Principal user (Id=" + caller.user_id.ToString() + ", type=8) is missing " + prv +
+                    " privilege (Id=" + security::PrivilegeId(prv).ToString() +
+                    ") on OTC=" + std::to_string(table.object_type_code) + " for entity '" + table.logical_name + "'.",
+                err::kPrivilegeDenied);
+}
+
+Status RecordAccessDenied(const CallerContext& caller, const Table& table, Verb verb, const Guid& id) {
+  return Status(Code::kPermissionDenied,
+                "Principal user (Id=" + caller.user_id.ToString() + ", type=8) does not have " +
+                    security::AccessRightsText(security::RightOf(verb)) +
+                    " right(s) for record with Id = " + id.ToString() + " of entity " + table.logical_name + ".",
+                err::kRecordAccessDenied);
+}
+
+Status CheckPrivilege(const CallerContext& caller, const Table& table, Verb verb) {
+  if (!caller.principal || table.is_intersect) return Status::Ok();
+  if (caller.principal->Access(table.schema_name, verb).held) return Status::Ok();
+  return PrivilegeDenied(caller, table, verb);
+}
+
+Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
+                                             std::string_view alias) {
+  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
+  const security::Principal& p = *caller.principal;
+  const security::TableAccess& a = p.Access(table.schema_name, verb);
+  if (!a.held) return PrivilegeDenied(caller, table, verb);
+  if (a.global || !RowScoped(table)) return std::optional<std::string>();
+  const std::string al(alias);
+  // Owned by the user or one of their teams, owned in a reachable business unit, or shared with
+  // the user or one of their teams with this right.
+  std::vector<Guid> principals;
+  principals.reserve(p.teams.size() + 1);
+  principals.push_back(p.user_id);
+  principals.insert(principals.end(), p.teams.begin(), p.teams.end());
+  std::string s = "(" + al + ".\"ownerid\" IN (";
+  AppendList(s, principals);
+  s += ")";
+  if (!a.business_units.empty()) {
+    s += " OR " + al + ".\"owningbusinessunit\" IN (";
+    AppendList(s, a.business_units);
+    s += ")";
+  }
+  s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = " + al + "." +
+       Q(table.PrimaryId()->sql_name) + " AND poa.\"principalid\" IN (";
+  AppendList(s, principals);
+  s += ") AND ((poa.\"accessrightsmask\" | coalesce(poa.\"inheritedaccessrightsmask\", 0)) & " +
+       std::to_string(security::RightOf(verb)) + ") <> 0))";
+  return std::optional<std::string>(std::move(s));
+}
+
+uint8_t FieldRights(const CallerContext& caller, const Table& table, const catalog::Column& column) {
+  constexpr uint8_t kAll = security::kFieldRead | security::kFieldCreate | security::kFieldUpdate;
+  if (!column.is_secured || !caller.principal) return kAll;
+  return caller.principal->FieldRights(table.logical_name, column.logical_name);
+}
+
+Status CheckField(const CallerContext& caller, const Table& table, const catalog::Column& column,
+                  security::FieldRight right) {
+  if (FieldRights(caller, table, column) & right) return Status::Ok();
+  const std::string col = "'" + column.logical_name + "' of '" + table.logical_name + "'";
+  switch (right) {
+    case security::kFieldCreate:
+      return Status(Code::kPermissionDenied,
+                    "The user does not have create permissions to a secured field (" + col +
+                        "). The requested operation could not be completed.",
+                    err::kAttributePrivilegeCreateIsMissing);
+    case security::kFieldUpdate:
+      return Status(Code::kPermissionDenied,
+                    "The user doesn't have AttributePrivilegeUpdate and not granted shared access for a secured "
+                    "attribute during update operation (" +
+                        col + ").",
+                    err::kAttributePermissionUpdateIsMissingDuringUpdate);
+    default:
+      return Status(Code::kPermissionDenied,
+                    "The user does not have read permissions to a secured field (" + col +
+                        "). The requested operation could not be completed.",
+                    err::kAttributePermissionReadIsMissing);
+  }
+}
+
+bool ReachesOwner(const CallerContext& caller, const Table& table, Verb verb, const Guid& owner,
+                  const Guid& owning_bu) {
+  if (!caller.principal || !RowScoped(table)) return true;
+  const security::Principal& p = *caller.principal;
+  const security::TableAccess& a = p.Access(table.schema_name, verb);
+  if (!a.held) return false;
+  if (a.global) return true;
+  if (owner == p.user_id || std::binary_search(p.teams.begin(), p.teams.end(), owner)) return true;
+  return std::binary_search(a.business_units.begin(), a.business_units.end(), owning_bu);
+}
+
+}  // namespace tributary::data
