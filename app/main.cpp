@@ -1,8 +1,10 @@
 // tributary: the only place that knows every concrete component (DESIGN.md §3).
 //
 //   tributary serve --data DIR --listen HOST:PORT [--config FILE] [--profile developer|production]
+//                   [--bus-config Config.json]
 //   tributary schema apply --data DIR FILE
 //   tributary user … / tributary role …   (admin.h)
+//   tributary bus …                         (bus_cli.h)
 //   tributary version
 
 #include <yaml-cpp/yaml.h>
@@ -16,6 +18,8 @@
 #include <sstream>
 
 #include "admin.h"
+#include "bus_cli.h"
+#include "tributary/bus/broker.h"
 #include "tributary/catalog/schema.h"
 #include "tributary/data/environment.h"
 #include "tributary/server/server.h"
@@ -122,7 +126,8 @@ int Fail(const std::string& what) {
   return 2;
 }
 
-int Serve(std::string data_dir, std::string listen, const std::string& config, std::string profile) {
+int Serve(std::string data_dir, std::string listen, const std::string& config, std::string profile,
+          std::string bus_config) {
   tributary::server::ServerOptions so;
   std::optional<YAML::Node> protection;  // service_protection, applied over the profile
   if (!config.empty()) {
@@ -138,6 +143,15 @@ int Serve(std::string data_dir, std::string listen, const std::string& config, s
       if (c["identity"]) {
         std::string e = ReadIssuers(c["identity"], so.issuers);
         if (!e.empty()) return Fail("cannot read the config file " + config + ": " + e);
+      }
+      // bus.config: an emulator Config.json loaded at start (--bus-config wins).
+      if (YAML::Node b = c["bus"]) {
+        if (!b.IsMap()) return Fail("cannot read the config file " + config + ": bus must be a map");
+        for (const auto& kv : b)
+          if (kv.first.as<std::string>() != "config")
+            return Fail("cannot read the config file " + config + ": bus." + kv.first.as<std::string>() +
+                        " is not a known key");
+        if (b["config"] && bus_config.empty()) bus_config = b["config"].as<std::string>();
       }
     } catch (const YAML::Exception& e) {
       return Fail("cannot read the config file " + config + ": " + e.what());
@@ -161,6 +175,17 @@ int Serve(std::string data_dir, std::string listen, const std::string& config, s
   if (!SplitListen(listen, so.host, so.port)) return Fail("--listen must be HOST:PORT, got '" + listen + "'");
   auto env = tributary::data::Environment::Open(EnvOptions(data_dir));
   if (!env.ok()) return Fail("cannot open the environment in " + data_dir + ": " + env.status().ToString());
+  auto broker = tributary::bus::Broker::Open((*env)->engine(), (*env)->clock());
+  if (!broker.ok()) return Fail("cannot open the message bus in " + data_dir + ": " + broker.status().ToString());
+  if (!bus_config.empty()) {
+    std::ifstream in(bus_config);
+    if (!in) return Fail("cannot read the bus config " + bus_config);
+    std::stringstream text;
+    text << in.rdbuf();
+    Status s = (*broker)->LoadEmulatorConfig(text.str());
+    if (!s.ok()) return Fail(bus_config + ": " + s.message());
+  }
+  so.broker = broker->get();
   tributary::server::Server server(**env, so);
   auto port = server.Start();
   if (!port.ok()) return Fail(port.status().ToString());
@@ -176,6 +201,7 @@ int Serve(std::string data_dir, std::string listen, const std::string& config, s
   std::printf("listening on %s\n", url.c_str());
   std::fflush(stdout);
   server.Run();
+  (*broker)->Shutdown();
   (*env)->Shutdown();
   std::fprintf(stderr, "stopped\n");
   return 0;
@@ -209,27 +235,30 @@ int SchemaApply(const std::string& data_dir, const std::string& file) {
 int main(int argc, char** argv) {
   CLI::App app{"Tributary: a self-hosted, Dataverse-compatible data platform and integration hub"};
   app.require_subcommand(1);
-  std::string data_dir, listen, config, file, profile;
+  std::string data_dir, listen, config, file, profile, bus_config;
   auto* serve = app.add_subcommand("serve", "Start the server");
   serve->add_option("--data", data_dir, "Data folder (default ./data)");
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--config", config, "YAML config file");
   serve->add_option("--profile", profile, "developer (default: no service protection limits) or production");
+  serve->add_option("--bus-config", bus_config, "Service Bus emulator Config.json: entities created at start");
   auto* schema = app.add_subcommand("schema", "Manage the schema");
   schema->require_subcommand(1);
   auto* apply = schema->add_subcommand("apply", "Apply a schema file (YAML or JSON, docs/formats/schema.md)");
   apply->add_option("--data", data_dir, "Data folder")->required();
   apply->add_option("file", file, "Schema file")->required();
   tributary::app::AdminCommands admin(app, EnvOptions);
+  tributary::app::BusCommands bus(app, EnvOptions);
   app.add_subcommand("version", "Print the version");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help: 0; bad arguments: 2
   }
-  if (serve->parsed()) return Serve(data_dir, listen, config, profile);
+  if (serve->parsed()) return Serve(data_dir, listen, config, profile, bus_config);
   if (apply->parsed()) return SchemaApply(data_dir, file);
   if (auto rc = admin.Run()) return *rc;
+  if (auto rc = bus.Run()) return *rc;
   std::printf("tributary 0.1.0\n");
   return 0;
 }

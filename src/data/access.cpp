@@ -38,7 +38,8 @@ Status RecordAccessDenied(const CallerContext& caller, const Table& table, Verb 
   return Status(Code::kPermissionDenied,
                 "Principal user (Id=" + caller.user_id.ToString() + ", type=8) does not have " +
                     security::AccessRightsText(security::RightOf(verb)) +
-                    " right(s) for record with Id = " + id.ToString() + " of entity " + table.logical_name + ".",
+                    " right(s) for record with Id = " + id.ToString() + " of entity " + table.logical_name + " (" +
+                    security::PrivilegeName(verb, table.schema_name) + " does not reach it).",
                 err::kRecordAccessDenied);
 }
 

@@ -9,8 +9,10 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "servicebus.h"
 #include "throttle.h"
 #include "tributary/base/strings.h"
+#include "tributary/bus/broker.h"
 #include "tributary/odata/errors.h"
 #include "tributary/odata/webapi.h"
 
@@ -27,6 +29,7 @@ namespace {
 
 constexpr const char* kExposeHeaders =
     "Preference-Applied, OData-EntityId, Location, ETag, OData-Version, Content-Encoding, Transfer-Encoding, "
+    "BrokerProperties, "
     "Content-Length, Retry-After, x-ms-dop-hint, x-ms-ratelimit-burst-remaining-xrm-requests, "
     "x-ms-ratelimit-time-remaining-xrm-requests";
 
@@ -73,7 +76,8 @@ class Server::Impl {
         acceptor_(ioc_),
         signals_(ioc_, SIGINT, SIGTERM),
         auth_(env, MakeJwksCache(options_.issuers, ioc_.get_executor(), env.clock())),
-        webapi_(env, [this](std::function<void()> fn) { net::post(ioc_, std::move(fn)); }) {}
+        webapi_(env, [this](std::function<void()> fn) { net::post(ioc_, std::move(fn)); }),
+        bus_(options_.broker ? std::make_unique<ServiceBusHttp>(*options_.broker) : nullptr) {}
 
   Result<uint16_t> Start() {
     RETURN_IF_ERROR(JwksCache::Validate(options_.issuers));
@@ -116,6 +120,8 @@ class Server::Impl {
       beast::error_code ec;
       acceptor_.close(ec);
       signals_.cancel(ec);
+      // Answers the bus's pending long polls (503) within the grace period below.
+      if (options_.broker) options_.broker->Shutdown();
       // Give in-flight requests a moment to be answered, then stop.
       auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(300));
       timer->async_wait([this, timer](beast::error_code) { ioc_.stop(); });
@@ -139,6 +145,7 @@ class Server::Impl {
     if (path == "/metrics") {
       HttpResponse r;
       r.body = metrics_.Render(env_.engine().stats());
+      if (bus_) r.body += bus_->RenderMetrics();
       r.Set("Content-Type", "text/plain; version=0.0.4");
       return respond(std::move(r));
     }
@@ -174,6 +181,17 @@ class Server::Impl {
             webapi_.Handle(*caller, std::move(*pending), std::move(respond));
           });
     }
+    if (path.rfind("/servicebus/", 0) == 0) {
+      // The message bus (docs/servicebus.md): any authenticated user; no service protection
+      // limits, since long polls would use up the execution-time budget.
+      if (!bus_) return respond(ServiceBusHttp::Error(NotFound("The message bus is not enabled on this server.")));
+      auto pending = std::make_shared<HttpRequest>(std::move(req));
+      return auth_.Authenticate(
+          *pending, [this, pending, respond = std::move(respond)](Result<data::CallerContext> caller) mutable {
+            if (!caller.ok()) return respond(auth_.Refuse(*pending, caller.status()));
+            bus_->Handle(std::move(*pending), std::move(respond));
+          });
+    }
     if (path == "/") {
       return respond(
           JsonText(200, "{\"name\":\"Tributary\",\"webapi\":\"/api/data/v9.2/\",\"token\":\"/oauth2/v2.0/token\"}"));
@@ -198,6 +216,7 @@ class Server::Impl {
   net::signal_set signals_;
   Auth auth_;
   odata::WebApi webapi_;
+  std::unique_ptr<ServiceBusHttp> bus_;  // null without a broker
   Metrics metrics_;
   uint16_t port_ = 0;
   bool stopping_ = false;
@@ -279,9 +298,13 @@ class Session : public std::enable_shared_from_this<Session> {
     req.method = std::string(msg.method_string().data(), msg.method_string().size());
     req.target = std::string(msg.target().data(), msg.target().size());
     req.headers.reserve(16);
-    for (const auto& f : msg)
-      req.headers.emplace_back(ToLower(std::string_view(f.name_string().data(), f.name_string().size())),
-                               std::string(f.value().data(), f.value().size()));
+    // Service Bus custom properties are headers whose names keep their case.
+    bool keep_names = req.target.rfind("/servicebus/", 0) == 0;
+    for (const auto& f : msg) {
+      std::string_view name(f.name_string().data(), f.name_string().size());
+      req.headers.emplace_back(ToLower(name), std::string(f.value().data(), f.value().size()));
+      if (keep_names) req.header_names.emplace_back(name);
+    }
     req.body = std::move(msg.body());
     const std::string& pub = server_.options().public_url;
     if (!pub.empty()) {

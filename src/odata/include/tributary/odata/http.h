@@ -13,6 +13,9 @@ struct HttpRequest {
   std::string method;  // upper-case
   std::string target;  // path and query exactly as received
   std::vector<std::pair<std::string, std::string>> headers;
+  // The header names as sent (case kept), parallel to `headers`; the server fills it for
+  // /servicebus/ requests only (custom message properties keep their case), else it is empty.
+  std::vector<std::string> header_names;
   std::string body;
   std::string base_url;  // "http://host:port" as the client addressed this server
 

@@ -1,7 +1,7 @@
 #pragma once
 // The HTTP server: Boost.Beast on an Asio io_context run by one thread per core. Owns sockets,
 // request limits, authentication, the OAuth2 token endpoint, /healthz and /metrics, and hands
-// /api/data/… requests to the Web API.
+// /api/data/… requests to the Web API and /servicebus/… requests to the message bus.
 
 #include <cstdint>
 #include <memory>
@@ -10,6 +10,10 @@
 
 #include "tributary/data/environment.h"
 #include "tributary/security/jwks.h"
+
+namespace tributary::bus {
+class Broker;
+}
 
 namespace tributary::server {
 
@@ -37,6 +41,9 @@ struct ServerOptions {
   // identity.issuers); the platform's own HS256 tokens are accepted either way.
   std::vector<security::TrustedIssuer> issuers;
   ServiceProtectionOptions service_protection;
+  // The message bus served under /servicebus/ (docs/servicebus.md); null: not served. Not owned;
+  // must outlive the server. Stop() shuts it down, so that pending long polls are answered.
+  bus::Broker* broker = nullptr;
 };
 
 class Server {
