@@ -140,6 +140,11 @@ struct LockRef {
   int64_t seq;
 };
 
+struct TimerRef {
+  Entity* e;
+  int64_t seq;
+};
+
 struct SessionRef {
   Entity* e;
   std::string session;
@@ -910,20 +915,24 @@ class BrokerImpl final : public Broker {
         auto w = Wake(*e);
         after.insert(after.end(), w.begin(), w.end());
       }
-      for (auto& [k, e] : entities_) {
-        for (int qi = 0; qi < 3; ++qi) {
-          for (auto& [seq, m] : e->q[qi].msgs) {
-            if (m.busy) continue;
-            if (qi == 0 && m.state == MessageState::kScheduled && m.visible_at <= now) {
-              m.busy = true;
-              activate.emplace_back(e.get(), seq);
-            } else if (qi == 0 && m.state == MessageState::kActive && m.lock.empty() && m.expires_at <= now) {
-              m.busy = true;
-              RemoveAvailable(*e, SubQueue::kNone, m);
-              expired_ttl.emplace_back(e.get(), seq);
-            }
-          }
+      // Scheduled activation and TTL expiry, from the timer index (entries are checked: the
+      // message may have moved on since).
+      while (!timers_.empty() && timers_.begin()->first <= now) {
+        TimerRef t = timers_.begin()->second;
+        timers_.erase(timers_.begin());
+        if (t.e->deleted) continue;
+        Msg* m = FindMsg(*t.e, SubQueue::kNone, t.seq);
+        if (!m || m->busy) continue;
+        if (m->state == MessageState::kScheduled && m->visible_at <= now) {
+          m->busy = true;
+          activate.emplace_back(t.e, t.seq);
+        } else if (m->state == MessageState::kActive && m->lock.empty() && m->expires_at <= now) {
+          m->busy = true;
+          RemoveAvailable(*t.e, SubQueue::kNone, *m);
+          expired_ttl.emplace_back(t.e, t.seq);
         }
+      }
+      for (auto& [k, e] : entities_) {
         // Waiters past their deadline answer empty (receives) or time out (accept-next).
         for (auto it = e->waiters.begin(); it != e->waiters.end();) {
           if (it->deadline <= now) {
@@ -1148,6 +1157,13 @@ class BrokerImpl final : public Broker {
   }
 
   void MakeAvailable(Entity& e, SubQueue sub, Msg& m) {
+    if (sub == SubQueue::kNone && !m.busy) {
+      // Timers: activation of a scheduled message, expiry of an available one (checked when due).
+      if (m.state == MessageState::kScheduled)
+        timers_.emplace(m.visible_at, TimerRef{&e, m.seq});
+      else if (m.state == MessageState::kActive && m.lock.empty() && m.expires_at != kNever)
+        timers_.emplace(m.expires_at, TimerRef{&e, m.seq});
+    }
     if (m.state != MessageState::kActive || !m.lock.empty() || m.busy) return;
     Queue& q = e.q[static_cast<int>(sub)];
     if (sub == SubQueue::kNone && !m.session.empty())
@@ -1775,6 +1791,7 @@ class BrokerImpl final : public Broker {
   std::multimap<int64_t, std::string> lock_expiry_;
   std::unordered_map<std::string, SessionRef> session_locks_;
   std::multimap<int64_t, std::string> session_expiry_;
+  std::multimap<int64_t, TimerRef> timers_;     // scheduled activation and TTL expiry of main-queue messages
   std::vector<std::function<void()>> pending_;  // writes queued under mu_, started after it
   std::set<std::string> lost_session_tokens_;   // message locks that ended with their session lock
   uint64_t waiter_ids_ = 0;
