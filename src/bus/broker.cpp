@@ -518,11 +518,16 @@ class BrokerImpl final : public Broker {
 
   void CancelScheduled(const std::string& path, std::vector<int64_t> seqs, Done<bool> done) override {
     std::vector<std::pair<Entity*, int64_t>> targets;  // every copy (topics: per subscription)
+    Status refused;
     {
       std::lock_guard lock(mu_);
       Entity* e = Find(path);
-      if (!e) return done(EntityNotFound(path));
-      std::vector<Entity*> holders = e->kind == EntityKind::kTopic ? e->subs : std::vector<Entity*>{e};
+      if (!e) {
+        refused = EntityNotFound(path);
+        seqs.clear();
+      }
+      std::vector<Entity*> holders;
+      if (e) holders = e->kind == EntityKind::kTopic ? e->subs : std::vector<Entity*>{e};
       for (int64_t seq : seqs) {
         bool found = false;
         for (Entity* h : holders) {
@@ -534,12 +539,15 @@ class BrokerImpl final : public Broker {
         }
         if (!found && e->kind != EntityKind::kTopic) {
           for (auto& [h, s] : targets) h->q[0].msgs[s].busy = false;
-          return done(Err(errc::kMessageNotFound,
-                          "No scheduled message with sequence number " + std::to_string(seq) + ".", Code::kNotFound));
+          targets.clear();
+          refused = Err(errc::kMessageNotFound,
+                        "No scheduled message with sequence number " + std::to_string(seq) + ".", Code::kNotFound);
+          break;
         }
       }
     }
-    engine_.Write(
+    if (!refused.ok()) return done(refused);  // never call back with mu_ held
+    Write(
         [targets](storage::Connection& c) {
           for (auto& [h, seq] : targets) {
             std::vector<storage::SqlValue> v = {h->id, seq};
@@ -569,7 +577,11 @@ class BrokerImpl final : public Broker {
                Done<std::vector<ReceivedMessage>> done) override {
     std::unique_lock lock(mu_);
     Entity* e = Find(path);
-    if (!e || e->kind == EntityKind::kTopic) return Unlock(lock, done, EntityNotFound(path));
+    if (!e) return Unlock(lock, done, EntityNotFound(path));
+    if (e->kind == EntityKind::kTopic)
+      return Unlock(lock, done,
+                    Err(errc::kBadRequest, "'" + e->path + "' is a topic: receive from one of its subscriptions ('" +
+                                               e->path + "/Subscriptions/<name>')."));
     if (sub == SubQueue::kNone && e->props.requires_session)
       return Unlock(lock, done,
                     Err(errc::kBadRequest,
@@ -643,7 +655,7 @@ class BrokerImpl final : public Broker {
     Msg& m = e->q[static_cast<int>(sub)].msgs[seq];
     m.busy = true;
     lock.unlock();
-    engine_.Write(
+    Write(
         [e, sub, seq](storage::Connection& c) {
           std::vector<storage::SqlValue> v = {e->id, static_cast<int64_t>(sub), seq};
           return c.Exec("DELETE FROM _bus_message WHERE entity = ? AND queue = ? AND seq = ?", v).status();
@@ -834,7 +846,7 @@ class BrokerImpl final : public Broker {
                           "The session state is larger than the entity's message size limit.", Code::kPayloadTooLarge));
     }
     std::string sid = session.session_id;
-    engine_.Write(
+    Write(
         [e, sid, state, now](storage::Connection& c) {
           if (!state) {
             std::vector<storage::SqlValue> v = {e->id, sid};
@@ -989,6 +1001,9 @@ class BrokerImpl final : public Broker {
       }
     }
     for (auto& f : after) f();
+    // Completions of writes still queued in the store touch the index: wait for them.
+    std::unique_lock lock(inflight_mu_);
+    inflight_cv_.wait(lock, [this] { return inflight_ == 0; });
   }
 
  private:
@@ -1000,6 +1015,20 @@ class BrokerImpl final : public Broker {
     ReceiveMode mode = ReceiveMode::kPeekLock;
     std::vector<std::pair<int64_t, Msg>> msgs;
   };
+
+  // Every write of the broker goes through here, so Shutdown() can wait for their completions
+  // (which touch the broker's state) before the broker goes away.
+  void Write(storage::WriteFn fn, storage::WriteDone done) {
+    {
+      std::lock_guard lock(inflight_mu_);
+      ++inflight_;
+    }
+    engine_.Write(std::move(fn), [this, done = std::move(done)](Status s) {
+      done(std::move(s));
+      std::lock_guard lock(inflight_mu_);
+      if (--inflight_ == 0) inflight_cv_.notify_all();
+    });
+  }
 
   template <typename T>
   static void Unlock(std::unique_lock<std::mutex>& lock, const Done<T>& done, Status s) {
@@ -1236,7 +1265,8 @@ class BrokerImpl final : public Broker {
 
   // Drops the session's lock; its locked messages become available again, counting a delivery
   // when `count` (lock expiry) and not when the receiver released the session.
-  void UnlockSession(Entity& e, const std::string& id, bool count, int64_t now) {
+  void UnlockSession(Entity& e, std::string id, bool count,
+                     int64_t now) {  // id by value: it may live in session_locks_
     SessionInfo& s = e.q[0].sessions[id];
     session_locks_.erase(s.lock);
     s.lock.clear();
@@ -1257,7 +1287,7 @@ class BrokerImpl final : public Broker {
     (void)now;
   }
 
-  void ExpireSession(Entity& e, const std::string& id, int64_t now) { UnlockSession(e, id, true, now); }
+  void ExpireSession(Entity& e, std::string id, int64_t now) { UnlockSession(e, std::move(id), true, now); }
 
   // Stores a new delivery count for a main-queue message that lost its lock (session expiry);
   // moves it to the dead-letter queue when it reached the limit.
@@ -1274,7 +1304,7 @@ class BrokerImpl final : public Broker {
       return;
     }
     pending_.push_back([this, e, seq, count] {
-      engine_.Write(
+      Write(
           [e, seq, count](storage::Connection& c) {
             std::vector<storage::SqlValue> v = {count, e->id, seq};
             return c.Exec("UPDATE _bus_message SET delivery_count = ? WHERE entity = ? AND queue = 0 AND seq = ?", v)
@@ -1334,7 +1364,7 @@ class BrokerImpl final : public Broker {
     }
     if (d.mode == ReceiveMode::kPeekLock || d.msgs.empty()) return done(std::move(*out));
     auto shared = std::make_shared<Delivery>(std::move(d));
-    engine_.Write(
+    Write(
         [shared](storage::Connection& c) {
           for (const auto& [seq, m] : shared->msgs) {
             std::vector<storage::SqlValue> v = {shared->entity_id, static_cast<int64_t>(shared->sub), seq};
@@ -1540,7 +1570,7 @@ class BrokerImpl final : public Broker {
     }
     lock.unlock();
     int64_t st = static_cast<int64_t>(state.value_or(m.state));
-    engine_.Write(
+    Write(
         [ep, sub, seq, new_count, st, props](storage::Connection& c) -> Status {
           std::vector<storage::SqlValue> key = {ep->id, static_cast<int64_t>(sub), seq};
           if (!props.empty()) {
@@ -1590,7 +1620,7 @@ class BrokerImpl final : public Broker {
   // given application properties merged; or forwards it (forwardDeadLetteredMessagesTo).
   void MoveToDeadLetter(Entity* e, int64_t seq, std::map<std::string, PropertyValue> props, int64_t count,
                         const std::string& token, Done<bool> done) {
-    engine_.Write(
+    Write(
         [e, seq, props, count](storage::Connection& c) -> Status {
           std::vector<storage::SqlValue> key = {e->id, seq};
           std::string text;
@@ -1672,7 +1702,7 @@ class BrokerImpl final : public Broker {
     out.body = std::move(loaded[0].body);
     SendImpl(dest, {std::move(out)}, std::nullopt, [this, e, seq, unbusy](Result<std::vector<int64_t>> r) {
       if (!r.ok()) return unbusy();
-      engine_.Write(
+      Write(
           [e, seq](storage::Connection& c) {
             std::vector<storage::SqlValue> v = {e->id, seq};
             return c.Exec("DELETE FROM _bus_message WHERE entity = ? AND queue = 1 AND seq = ?", v).status();
@@ -1704,7 +1734,7 @@ class BrokerImpl final : public Broker {
       }
       return MoveToDeadLetter(e, seq, std::move(props), count, "", [](Result<bool>) {});
     }
-    engine_.Write(
+    Write(
         [e, seq](storage::Connection& c) {
           std::vector<storage::SqlValue> v = {e->id, seq};
           return c.Exec("DELETE FROM _bus_message WHERE entity = ? AND queue = 0 AND seq = ?", v).status();
@@ -1724,7 +1754,7 @@ class BrokerImpl final : public Broker {
   void Activate(Entity* e, int64_t seq) {
     auto new_seq = std::make_shared<int64_t>(0);
     auto now = std::make_shared<int64_t>(0);
-    engine_.Write(
+    Write(
         [this, e, seq, new_seq, now](storage::Connection& c) -> Status {
           {
             std::lock_guard lock(mu_);
@@ -1796,6 +1826,9 @@ class BrokerImpl final : public Broker {
   std::set<std::string> lost_session_tokens_;   // message locks that ended with their session lock
   uint64_t waiter_ids_ = 0;
 
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_cv_;
+  int64_t inflight_ = 0;  // writes queued in the store and not yet completed
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;
@@ -1934,7 +1967,7 @@ void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> 
   if (inserts->empty()) return done(std::move(*results));
   const int64_t now = clock_.Now().ms;
   auto rows = std::make_shared<std::vector<Msg>>(inserts->size());
-  engine_.Write(
+  Write(
       [this, inserts, rows, results, dedup_added, now](storage::Connection& c) -> Status {
         std::set<Entity*> touched;
         {

@@ -1326,6 +1326,26 @@ TEST_F(BrokerTest, SessionIdOnAnEntityWithoutSessionsIsAPlainProperty) {
   EXPECT_TRUE(IsOk(Complete("q", (*r)[0].lock_token)));
 }
 
+// As app/bus_cli.cpp closes it: the broker is shut down and destroyed before the store drains.
+TEST_F(BrokerTest, DestroyingTheBrokerWithWritesInFlightIsSafe) {
+  ASSERT_TRUE(IsOk(broker_->CreateQueue("q", Props())));
+  std::vector<std::future<Result<std::vector<int64_t>>>> inflight;
+  for (int i = 0; i < 50; ++i) {
+    std::vector<OutgoingMessage> one;
+    one.push_back(Msg("m" + std::to_string(i)));
+    inflight.push_back(Start<std::vector<int64_t>>(
+        [&](Done<std::vector<int64_t>> d) { broker_->Send("q", std::move(one), std::move(d)); }));
+  }
+  broker_->Shutdown();
+  broker_.reset();
+  engine_->Shutdown();
+  for (auto& f : inflight) {
+    ASSERT_TRUE(IsReady(f, 5'000ms)) << "every send is answered";
+    auto r = f.get();
+    EXPECT_TRUE(r.ok() || r.status().code() == Code::kUnavailable) << r.status().ToString();
+  }
+}
+
 TEST_F(BrokerTest, UnknownEntitiesAreNotFound) {
   EXPECT_TRUE(Fails(SendOne("nope", Msg("x")), errc::kEntityNotFound));
   EXPECT_TRUE(Fails(Receive("nope"), errc::kEntityNotFound));

@@ -90,7 +90,7 @@ std::optional<Timestamp> ParseDateTime(std::string_view s) {
 std::string AsciiJson(std::string_view json) {
   std::string out;
   out.reserve(json.size());
-  char buf[8];
+  char buf[16];
   auto esc = [&](uint32_t u) {
     std::snprintf(buf, sizeof buf, "\\u%04x", u);
     out += buf;
@@ -842,6 +842,14 @@ void ServiceBusHttp::Handle(HttpRequest http, Respond respond) {
   DataPlane(r, std::move(respond));
 }
 
+Status ServiceBusHttp::TopicHint(const Status& s, const std::string& entity) {
+  if (s.error_code() != errc::kEntityNotFound) return s;
+  auto e = broker_.GetEntity(entity);
+  if (!e.ok() || e->kind != bus::EntityKind::kTopic) return s;
+  return Bad("'" + PrintableText(entity) + "' is a topic; receive from its subscriptions ('" + PrintableText(entity) +
+             "/subscriptions/NAME').");
+}
+
 void ServiceBusHttp::Count(const std::string& entity, bool sent, int64_t n) {
   std::lock_guard lock(mu_);
   auto& c = counters_[entity];
@@ -900,11 +908,11 @@ void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
         if (!top.ok()) return respond(Error(top.status()));
         const std::string* session = route->session ? &*route->session : nullptr;
         auto msgs = broker_.Peek(entity, sub, *from, static_cast<int>(*top), session);
-        if (!msgs.ok()) return respond(Error(msgs.status()));
+        if (!msgs.ok()) return respond(Error(TopicHint(msgs.status(), entity)));
         return respond(MessagesJson(*msgs, false));
       }
       if (method != "POST") return respond(MethodNotAllowed(method, "GET, POST"));
-      if (sub != bus::SubQueue::kNone || route->session)
+      if (sub != bus::SubQueue::kNone || route->session || entity.find("/Subscriptions/") != std::string::npos)
         return respond(
             Error(Bad("Messages are sent to a queue or topic, not to '" + PrintableText(r.http.target) + "'.")));
       std::vector<bus::OutgoingMessage> msgs;

@@ -40,6 +40,8 @@ class ServiceBusHttp {
   void Management(Request& r, Respond respond);
   void DataPlane(Request& r, Respond respond);
   void Count(const std::string& entity, bool sent, int64_t n);
+  // A clearer error for a topic addressed as a queue. Not for broker callbacks: it locks the broker.
+  Status TopicHint(const Status& s, const std::string& entity);
 
   bus::Broker& broker_;
   mutable std::mutex mu_;

@@ -599,6 +599,9 @@ describe("bad input", () => {
   it("answers every bad request with a clear 4xx and the broker keeps working", async () => {
     const q = uniqueTag("bad");
     await createQueue(q);
+    const topic = uniqueTag("badt");
+    assert.equal((await mgmt("PUT", `topics/${topic}`, { body: {} })).status, 201);
+    assert.equal((await mgmt("PUT", `topics/${topic}/subscriptions/s`, { body: {} })).status, 201);
     const cases = [
       ["malformed BrokerProperties", () => sb("POST", `${q}/messages`, { headers: { BrokerProperties: "{oops" }, body: "x" }), 400],
       ["BrokerProperties not an object", () => sb("POST", `${q}/messages`, { headers: { BrokerProperties: "[1]" }, body: "x" }), 400],
@@ -626,6 +629,8 @@ describe("bad input", () => {
       ["no token", () => sb("POST", `${q}/messages`, { auth: false, body: "x" }), 401],
       ["a forged token", () => sb("POST", `${q}/messages`, { token: "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl", body: "x" }), 401],
       ["sessions on a dead-letter queue", () => sb("POST", `${q}/$DeadLetterQueue/sessions/accept`), 400],
+      ["peek a topic", () => sb("GET", `${topic}/messages?peek`), 400],
+      ["send to a subscription", () => sb("POST", `${topic}/subscriptions/s/messages`, { body: "x" }), 400],
     ];
     for (const [name, fn, status] of cases) {
       const r = await fn();

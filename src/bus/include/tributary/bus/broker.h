@@ -193,9 +193,11 @@ class Broker {
                                                         int top) = 0;
 
   // Moves time-driven state forward to the clock's now: lock and session-lock expiry, scheduled
-  // activation, TTL, waiters whose timeout passed, duplicate-detection history.
+  // activation, TTL, waiters whose timeout passed, duplicate-detection history. The writes this
+  // starts (delivery counts, activations, dead-lettering) complete asynchronously, after Tick returns.
   virtual void Tick() = 0;
-  // Stops the ticker and fails pending waiters (kUnavailable).
+  // Stops the ticker, fails pending waiters (kUnavailable) and waits until the broker's writes
+  // queued in the store have completed. The store must still be running.
   virtual void Shutdown() = 0;
 };
 
