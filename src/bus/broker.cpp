@@ -87,6 +87,7 @@ struct SessionInfo {
   std::set<int64_t> avail;  // active, unlocked, visible messages
   std::string lock;         // session lock token
   int64_t locked_until = 0;
+  int64_t ready_head = -1;  // its key in Queue::ready while it is there
   int64_t updated = 0;
   bool has_state = false;
 };
@@ -95,8 +96,20 @@ struct Queue {
   std::map<int64_t, Msg> msgs;
   std::set<int64_t> avail;  // entities without sessions (and sub-queues)
   std::map<std::string, SessionInfo> sessions;
+  // Sessions a receiver could accept now (unlocked, with an available message), by the sequence
+  // number of their first available message: accept-next takes the first.
+  std::set<std::pair<int64_t, std::string>> ready;
   int64_t bytes = 0;
 };
+
+// Keeps `q.ready` in step with session `id` after its lock or available messages changed.
+void UpdateReady(Queue& q, const std::string& id, SessionInfo& s) {
+  int64_t head = s.lock.empty() && !s.avail.empty() ? *s.avail.begin() : -1;
+  if (head == s.ready_head) return;
+  if (s.ready_head >= 0) q.ready.erase({s.ready_head, id});
+  if (head >= 0) q.ready.emplace(head, id);
+  s.ready_head = head;
+}
 
 struct Waiter {
   uint64_t id = 0;
@@ -794,8 +807,8 @@ class BrokerImpl final : public Broker {
     SessionInfo& s = e->q[0].sessions[session.session_id];
     s.locked_until = clock_.Now().ms + e->props.lock_duration_ms;
     session_expiry_.emplace(s.locked_until, session.lock_token);
-    for (auto& [seq, m] : e->q[0].msgs)
-      if (m.session == session.session_id && !m.lock.empty()) m.locked_until = s.locked_until;
+    for (int64_t seq : s.all)
+      if (Msg& m = e->q[0].msgs[seq]; !m.lock.empty()) m.locked_until = s.locked_until;
     return Timestamp{s.locked_until};
   }
 
@@ -879,12 +892,7 @@ class BrokerImpl final : public Broker {
     std::vector<std::string> out;
     int seen = 0;
     for (const auto& [id, s] : e->q[0].sessions) {
-      bool has_messages = false;
-      for (const auto& [seq, m] : e->q[0].msgs)
-        if (m.session == id) {
-          has_messages = true;
-          break;
-        }
+      bool has_messages = !s.all.empty();
       if (!has_messages && !s.has_state) continue;
       if (s.updated < since.ms && !has_messages) continue;
       if (seen++ < skip) continue;
@@ -1195,16 +1203,21 @@ class BrokerImpl final : public Broker {
     }
     if (m.state != MessageState::kActive || !m.lock.empty() || m.busy) return;
     Queue& q = e.q[static_cast<int>(sub)];
-    if (sub == SubQueue::kNone && !m.session.empty())
-      q.sessions[m.session].avail.insert(m.seq);
-    else
+    if (sub == SubQueue::kNone && !m.session.empty()) {
+      SessionInfo& si = q.sessions[m.session];
+      si.avail.insert(m.seq);
+      UpdateReady(q, m.session, si);
+    } else
       q.avail.insert(m.seq);
   }
 
   void RemoveAvailable(Entity& e, SubQueue sub, const Msg& m) {
     Queue& q = e.q[static_cast<int>(sub)];
     if (sub == SubQueue::kNone && !m.session.empty()) {
-      if (auto it = q.sessions.find(m.session); it != q.sessions.end()) it->second.avail.erase(m.seq);
+      if (auto it = q.sessions.find(m.session); it != q.sessions.end()) {
+        it->second.avail.erase(m.seq);
+        UpdateReady(q, m.session, it->second);
+      }
     } else {
       q.avail.erase(m.seq);
     }
@@ -1240,6 +1253,7 @@ class BrokerImpl final : public Broker {
     SessionInfo& s = e.q[0].sessions[id];
     s.lock = GuidGenerator::NewRandom().ToString();
     s.locked_until = now + e.props.lock_duration_ms;
+    UpdateReady(e.q[0], id, s);
     session_locks_[s.lock] = SessionRef{&e, id};
     session_expiry_.emplace(s.locked_until, s.lock);
     e.accessed = now;
@@ -1247,20 +1261,9 @@ class BrokerImpl final : public Broker {
   }
 
   std::optional<std::string> NextFreeSession(Entity& e, int64_t now) {
-    const std::string* best = nullptr;
-    int64_t best_seq = kNever;
-    for (auto& [id, s] : e.q[0].sessions) {
-      if (s.avail.empty()) continue;
-      if (!s.lock.empty() && s.locked_until > now) continue;
-      if (*s.avail.begin() < best_seq) {
-        best_seq = *s.avail.begin();
-        best = &id;
-      }
-    }
-    if (!best) return std::nullopt;
-    std::string id = *best;
-    if (!e.q[0].sessions[id].lock.empty()) ExpireSession(e, id, now);
-    return id;
+    (void)now;  // sessions whose lock lapsed come back into `ready` at the next Tick
+    if (e.q[0].ready.empty()) return std::nullopt;
+    return e.q[0].ready.begin()->second;
   }
 
   // Drops the session's lock; its locked messages become available again, counting a delivery
@@ -1271,8 +1274,11 @@ class BrokerImpl final : public Broker {
     session_locks_.erase(s.lock);
     s.lock.clear();
     s.locked_until = 0;
-    for (auto& [seq, m] : e.q[0].msgs) {
-      if (m.session != id || m.lock.empty() || m.busy) continue;
+    UpdateReady(e.q[0], id, s);
+    const std::vector<int64_t> seqs(s.all.begin(), s.all.end());
+    for (int64_t seq : seqs) {
+      Msg& m = e.q[0].msgs[seq];
+      if (m.lock.empty() || m.busy) continue;
       locks_.erase(m.lock);
       if (lost_session_tokens_.size() > 100'000) lost_session_tokens_.clear();
       lost_session_tokens_.insert(m.lock);
