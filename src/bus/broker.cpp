@@ -1812,6 +1812,30 @@ class BrokerImpl final : public Broker {
 
   // --- Send ---
 
+  // A send in three steps: checks and routing under mu_ (PrepareSend), the rows written in a
+  // write job (StoreSend, on the writer thread), the index updated after the commit (FinishSend;
+  // its result runs after mu_ is released).
+  struct SendPlan {
+    std::vector<Insert> inserts;
+    std::vector<Msg> rows;
+    std::vector<int64_t> results;
+    std::vector<std::pair<Entity*, std::string>> dedup_added;
+    int64_t now = 0;
+  };
+  Result<std::shared_ptr<SendPlan>> PrepareSend(const std::string& path, std::vector<OutgoingMessage> messages,
+                                                std::optional<Timestamp> at);
+  Status StoreSend(SendPlan& plan, storage::Connection& c);
+  std::vector<std::function<void()>> FinishSend(SendPlan& plan, const Status& s);
+  static Status Refuse(std::unique_lock<std::mutex>& lock, Status s) {
+    lock.unlock();
+    return s;
+  }
+
+ public:
+  Result<std::function<void(Status)>> SendWithin(storage::Connection& c, const std::string& path,
+                                                 std::vector<OutgoingMessage> messages) override;
+
+ private:
   void SendImpl(const std::string& path, std::vector<OutgoingMessage> messages, std::optional<Timestamp> at,
                 Done<std::vector<int64_t>> done);
 
@@ -1841,19 +1865,21 @@ class BrokerImpl final : public Broker {
   std::thread ticker_;
 };
 
-void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> messages, std::optional<Timestamp> at,
-                          Done<std::vector<int64_t>> done) {
-  auto inserts = std::make_shared<std::vector<Insert>>();
-  auto results = std::make_shared<std::vector<int64_t>>(messages.size(), 0);
-  auto dedup_added = std::make_shared<std::vector<std::pair<Entity*, std::string>>>();
+Result<std::shared_ptr<BrokerImpl::SendPlan>> BrokerImpl::PrepareSend(const std::string& path,
+                                                                      std::vector<OutgoingMessage> messages,
+                                                                      std::optional<Timestamp> at) {
+  auto plan = std::make_shared<SendPlan>();
+  auto* inserts = &plan->inserts;
+  auto* results = &plan->results;
+  auto* dedup_added = &plan->dedup_added;
+  results->assign(messages.size(), 0);
   {
     std::unique_lock lock(mu_);
     Entity* e = Find(path);
-    if (!e || e->kind == EntityKind::kSubscription) return Unlock(lock, done, EntityNotFound(path));
+    if (!e || e->kind == EntityKind::kSubscription) return Refuse(lock, EntityNotFound(path));
     if (e->props.status == "Disabled" || e->props.status == "SendDisabled")
-      return Unlock(lock, done,
-                    Err(errc::kEntityDisabled, "The entity '" + e->path + "' is disabled for sending.",
-                        Code::kFailedPrecondition));
+      return Refuse(lock, Err(errc::kEntityDisabled, "The entity '" + e->path + "' is disabled for sending.",
+                              Code::kFailedPrecondition));
     const int64_t now = clock_.Now().ms;
     e->accessed = now;
     int64_t batch_bytes = 0;
@@ -1861,18 +1887,17 @@ void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> 
       OutgoingMessage& m = messages[i];
       MessageProperties& p = m.properties;
       if (p.message_id && (p.message_id->empty() || p.message_id->size() > 128))
-        return Unlock(lock, done, Err(errc::kBadRequest, "A MessageId has 1–128 characters."));
+        return Refuse(lock, Err(errc::kBadRequest, "A MessageId has 1–128 characters."));
       if (p.session_id && p.session_id->size() > 128)
-        return Unlock(lock, done, Err(errc::kBadRequest, "A SessionId has at most 128 characters."));
+        return Refuse(lock, Err(errc::kBadRequest, "A SessionId has at most 128 characters."));
       if (!p.message_id) p.message_id = GuidGenerator::NewRandom().ToString();
       if (at) p.scheduled_enqueue_time = *at;
       int64_t size = MessageSize(p, m.body);
       if (size > e->props.max_message_size_in_kilobytes * 1024)
-        return Unlock(lock, done,
-                      Err(errc::kMessageSizeExceeded,
-                          "The message of " + std::to_string(size) + " bytes is larger than the limit of " +
-                              std::to_string(e->props.max_message_size_in_kilobytes * 1024) + " bytes.",
-                          Code::kPayloadTooLarge));
+        return Refuse(lock, Err(errc::kMessageSizeExceeded,
+                                "The message of " + std::to_string(size) + " bytes is larger than the limit of " +
+                                    std::to_string(e->props.max_message_size_in_kilobytes * 1024) + " bytes.",
+                                Code::kPayloadTooLarge));
       batch_bytes += size;
       // Duplicate detection, at the entity the message was sent to.
       if (e->props.requires_duplicate_detection) {
@@ -1930,9 +1955,8 @@ void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> 
         for (auto& [f, fp] : finals) {
           if (sub == SubQueue::kNone && f->props.requires_session && !fp.session_id) {
             if (f->kind == EntityKind::kQueue)
-              return Unlock(lock, done,
-                            Err(errc::kBadRequest,
-                                "The entity '" + f->path + "' requires sessions: every message needs a SessionId."));
+              return Refuse(lock, Err(errc::kBadRequest, "The entity '" + f->path +
+                                                             "' requires sessions: every message needs a SessionId."));
             // A subscription dead-letters it.
             fp.application["DeadLetterReason"] = PropertyValue{std::string("SessionIdIsMissing")};
             fp.application["DeadLetterErrorDescription"] = PropertyValue{std::string("Session id is null")};
@@ -1952,11 +1976,10 @@ void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> 
             continue;
           }
           if (f->q[0].bytes + f->q[1].bytes + f->q[2].bytes + batch_bytes > quota)
-            return Unlock(lock, done,
-                          Err(errc::kQuotaExceeded,
-                              "The messaging entity '" + f->path + "' has reached its maximum size of " +
-                                  std::to_string(f->props.max_size_in_megabytes) + " MB.",
-                              Code::kResourceExhausted));
+            return Refuse(lock, Err(errc::kQuotaExceeded,
+                                    "The messaging entity '" + f->path + "' has reached its maximum size of " +
+                                        std::to_string(f->props.max_size_in_megabytes) + " MB.",
+                                    Code::kResourceExhausted));
           bool scheduled = fp.scheduled_enqueue_time && fp.scheduled_enqueue_time->ms > now;
           int idx = -1;
           if (!reported && (f == e || e->kind != EntityKind::kQueue || true)) {
@@ -1970,99 +1993,136 @@ void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> 
       ++e->sent;
     }
   }
-  if (inserts->empty()) return done(std::move(*results));
-  const int64_t now = clock_.Now().ms;
-  auto rows = std::make_shared<std::vector<Msg>>(inserts->size());
-  Write(
-      [this, inserts, rows, results, dedup_added, now](storage::Connection& c) -> Status {
-        std::set<Entity*> touched;
-        {
-          std::lock_guard lock(mu_);
-          for (size_t i = 0; i < inserts->size(); ++i) {
-            Insert& in = (*inserts)[i];
-            Msg& m = (*rows)[i];
-            m.seq = in.e->next_seq++;
-            touched.insert(in.e);
-            if (in.result_index >= 0) (*results)[in.result_index] = m.seq;
-          }
-        }
-        for (size_t i = 0; i < inserts->size(); ++i) {
-          Insert& in = (*inserts)[i];
-          Msg& m = (*rows)[i];
-          m.state = in.scheduled ? MessageState::kScheduled : MessageState::kActive;
-          // Only entities that require sessions group messages by session id; elsewhere it is a
-          // plain property.
-          m.session = in.e->props.requires_session && in.sub == SubQueue::kNone ? in.props.session_id.value_or("") : "";
-          m.enqueued = now;
-          m.visible_at = in.scheduled ? in.props.scheduled_enqueue_time->ms : 0;
-          int64_t ttl = in.e->props.default_message_ttl_ms;
-          if (in.props.time_to_live_ms && *in.props.time_to_live_ms > 0) ttl = std::min(ttl, *in.props.time_to_live_ms);
-          int64_t start = in.scheduled ? m.visible_at : now;
-          m.expires_at = in.sub == SubQueue::kNone ? SatAdd(start, ttl) : kNever;
-          m.size = in.size;
-          in.props.sequence_number = m.seq;
-          std::vector<storage::SqlValue> v = {
-              in.e->id,
-              static_cast<int64_t>(in.sub),
-              m.seq,
-              static_cast<int64_t>(m.state),
-              m.session.empty() ? storage::SqlValue() : storage::SqlValue(m.session),
-              now,
-              in.scheduled ? storage::SqlValue(m.visible_at) : storage::SqlValue(),
-              m.expires_at == kNever ? storage::SqlValue() : storage::SqlValue(m.expires_at),
-              m.size,
-              EncodeProperties(in.props),
-              storage::Blob{*in.body}};
-          RETURN_IF_ERROR(c.Exec("INSERT INTO _bus_message (entity, queue, seq, state, session, enqueued, visible_at, "
-                                 "expires_at, delivery_count, size, props, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, "
-                                 "?, ?)",
-                                 v)
-                              .status());
-        }
-        for (Entity* t : touched) {
-          int64_t next;
-          {
-            std::lock_guard lock(mu_);
-            next = t->next_seq;
-          }
-          std::vector<storage::SqlValue> v = {next, t->id};
-          RETURN_IF_ERROR(c.Exec("UPDATE _bus_entity SET next_seq = ? WHERE id = ?", v).status());
-        }
-        for (auto& [e, id] : *dedup_added) {
-          std::vector<storage::SqlValue> v = {e->id, id, now + e->props.duplicate_detection_history_time_window_ms};
-          RETURN_IF_ERROR(c.Exec("INSERT INTO _bus_dedup (entity, message_id, expires) VALUES (?, ?, ?) ON CONFLICT "
-                                 "(entity, message_id) DO UPDATE SET expires = excluded.expires",
-                                 v)
-                              .status());
-        }
-        return Status::Ok();
-      },
-      [this, inserts, rows, results, dedup_added, now, done](Status s) {
-        std::vector<std::function<void()>> after;
-        {
-          std::lock_guard lock(mu_);
-          if (!s.ok()) {
-            std::set<Entity*> touched;
-            for (auto& in : *inserts) touched.insert(in.e);
-            for (Entity* t : touched) ReloadSequence(*t);
-            for (auto& [e, id] : *dedup_added) e->dedup.erase(id);
-          } else {
-            std::set<Entity*> touched;
-            for (size_t i = 0; i < inserts->size(); ++i) {
-              Insert& in = (*inserts)[i];
-              AddToIndex(*in.e, in.sub, std::move((*rows)[i]), now);
-              touched.insert(in.e);
-            }
-            for (Entity* t : touched) {
-              auto w = Wake(*t);
-              after.insert(after.end(), w.begin(), w.end());
-            }
-          }
-        }
-        for (auto& f : after) f();
-        if (!s.ok()) return done(s);
-        done(std::move(*results));
-      });
+  plan->now = clock_.Now().ms;
+  plan->rows.resize(inserts->size());
+  return plan;
+}
+
+Status BrokerImpl::StoreSend(SendPlan& plan, storage::Connection& c) {
+  auto* inserts = &plan.inserts;
+  auto* rows = &plan.rows;
+  auto* results = &plan.results;
+  auto* dedup_added = &plan.dedup_added;
+  const int64_t now = plan.now;
+
+  std::set<Entity*> touched;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < inserts->size(); ++i) {
+      Insert& in = (*inserts)[i];
+      Msg& m = (*rows)[i];
+      m.seq = in.e->next_seq++;
+      touched.insert(in.e);
+      if (in.result_index >= 0) (*results)[in.result_index] = m.seq;
+    }
+  }
+  for (size_t i = 0; i < inserts->size(); ++i) {
+    Insert& in = (*inserts)[i];
+    Msg& m = (*rows)[i];
+    m.state = in.scheduled ? MessageState::kScheduled : MessageState::kActive;
+    // Only entities that require sessions group messages by session id; elsewhere it is a
+    // plain property.
+    m.session = in.e->props.requires_session && in.sub == SubQueue::kNone ? in.props.session_id.value_or("") : "";
+    m.enqueued = now;
+    m.visible_at = in.scheduled ? in.props.scheduled_enqueue_time->ms : 0;
+    int64_t ttl = in.e->props.default_message_ttl_ms;
+    if (in.props.time_to_live_ms && *in.props.time_to_live_ms > 0) ttl = std::min(ttl, *in.props.time_to_live_ms);
+    int64_t start = in.scheduled ? m.visible_at : now;
+    m.expires_at = in.sub == SubQueue::kNone ? SatAdd(start, ttl) : kNever;
+    m.size = in.size;
+    in.props.sequence_number = m.seq;
+    std::vector<storage::SqlValue> v = {in.e->id,
+                                        static_cast<int64_t>(in.sub),
+                                        m.seq,
+                                        static_cast<int64_t>(m.state),
+                                        m.session.empty() ? storage::SqlValue() : storage::SqlValue(m.session),
+                                        now,
+                                        in.scheduled ? storage::SqlValue(m.visible_at) : storage::SqlValue(),
+                                        m.expires_at == kNever ? storage::SqlValue() : storage::SqlValue(m.expires_at),
+                                        m.size,
+                                        EncodeProperties(in.props),
+                                        storage::Blob{*in.body}};
+    RETURN_IF_ERROR(c.Exec("INSERT INTO _bus_message (entity, queue, seq, state, session, enqueued, visible_at, "
+                           "expires_at, delivery_count, size, props, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, "
+                           "?, ?)",
+                           v)
+                        .status());
+  }
+  for (Entity* t : touched) {
+    int64_t next;
+    {
+      std::lock_guard lock(mu_);
+      next = t->next_seq;
+    }
+    std::vector<storage::SqlValue> v = {next, t->id};
+    RETURN_IF_ERROR(c.Exec("UPDATE _bus_entity SET next_seq = ? WHERE id = ?", v).status());
+  }
+  for (auto& [e, id] : *dedup_added) {
+    std::vector<storage::SqlValue> v = {e->id, id, now + e->props.duplicate_detection_history_time_window_ms};
+    RETURN_IF_ERROR(c.Exec("INSERT INTO _bus_dedup (entity, message_id, expires) VALUES (?, ?, ?) ON CONFLICT "
+                           "(entity, message_id) DO UPDATE SET expires = excluded.expires",
+                           v)
+                        .status());
+  }
+  return Status::Ok();
+}
+
+std::vector<std::function<void()>> BrokerImpl::FinishSend(SendPlan& plan, const Status& s) {
+  auto* inserts = &plan.inserts;
+  auto* rows = &plan.rows;
+  auto* dedup_added = &plan.dedup_added;
+  const int64_t now = plan.now;
+
+  std::vector<std::function<void()>> after;
+  {
+    std::lock_guard lock(mu_);
+    if (!s.ok()) {
+      std::set<Entity*> touched;
+      for (auto& in : *inserts) touched.insert(in.e);
+      for (Entity* t : touched) ReloadSequence(*t);
+      for (auto& [e, id] : *dedup_added) e->dedup.erase(id);
+    } else {
+      std::set<Entity*> touched;
+      for (size_t i = 0; i < inserts->size(); ++i) {
+        Insert& in = (*inserts)[i];
+        AddToIndex(*in.e, in.sub, std::move((*rows)[i]), now);
+        touched.insert(in.e);
+      }
+      for (Entity* t : touched) {
+        auto w = Wake(*t);
+        after.insert(after.end(), w.begin(), w.end());
+      }
+    }
+  }
+  return after;
+}
+
+void BrokerImpl::SendImpl(const std::string& path, std::vector<OutgoingMessage> messages, std::optional<Timestamp> at,
+                          Done<std::vector<int64_t>> done) {
+  auto prepared = PrepareSend(path, std::move(messages), at);
+  if (!prepared.ok()) return done(prepared.status());
+  std::shared_ptr<SendPlan> plan = std::move(prepared).value();
+  if (plan->inserts.empty()) return done(std::move(plan->results));
+  Write([this, plan](storage::Connection& c) { return StoreSend(*plan, c); },
+        [this, plan, done](Status s) {
+          for (auto& f : FinishSend(*plan, s)) f();
+          if (!s.ok()) return done(s);
+          done(std::move(plan->results));
+        });
+}
+
+Result<std::function<void(Status)>> BrokerImpl::SendWithin(storage::Connection& c, const std::string& path,
+                                                           std::vector<OutgoingMessage> messages) {
+  ASSIGN_OR_RETURN(std::shared_ptr<SendPlan> plan, PrepareSend(path, std::move(messages), std::nullopt));
+  if (plan->inserts.empty()) return std::function<void(Status)>([](Status) {});
+  Status stored = StoreSend(*plan, c);
+  if (!stored.ok()) {
+    for (auto& f : FinishSend(*plan, stored)) f();
+    return stored;
+  }
+  return std::function<void(Status)>([this, plan](Status s) {
+    for (auto& f : FinishSend(*plan, s)) f();
+  });
 }
 
 Status BrokerImpl::LoadEmulatorConfig(std::string_view json) {

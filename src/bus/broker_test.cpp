@@ -1726,5 +1726,51 @@ TEST_F(BrokerTest, ThreeSessionsEightReceiversCompleteInOrderDespiteAbandonsAndE
   RecordProperty("lock_losses", lock_losses.load());
 }
 
+// --- the transactional outbox ------------------------------------------------------------------------------
+
+// A record change and the message it raises commit together, or neither does.
+TEST_F(BrokerTest, SendWithinAnotherWriteCommitsAndRollsBackWithIt) {
+  ASSERT_TRUE(IsOk(broker_->CreateQueue("outbox", Props())));
+  ASSERT_TRUE(IsOk(engine_->WriteSync(
+      [](storage::Connection& c) { return c.ExecScript("CREATE TABLE demo_record (id INTEGER PRIMARY KEY);"); })));
+  auto change = [&](int id, bool fail) {
+    std::function<void(Status)> finish;
+    Status s = engine_->WriteSync([&](storage::Connection& c) -> Status {
+      std::vector<storage::SqlValue> v = {int64_t{id}};
+      RETURN_IF_ERROR(c.Exec("INSERT INTO demo_record (id) VALUES (?)", v).status());
+      auto sent = broker_->SendWithin(c, "outbox", {Msg("record " + std::to_string(id))});
+      if (!sent.ok()) return sent.status();
+      finish = std::move(sent).value();
+      if (fail) return Status(Code::kInvalidArgument, "the change is refused");
+      return Status::Ok();
+    });
+    if (finish) finish(s);
+    return s;
+  };
+  EXPECT_FALSE(IsOk(change(1, true)));
+  EXPECT_TRUE(IsOk(change(2, false)));
+  EXPECT_FALSE(IsOk(change(3, true)));
+  EXPECT_TRUE(IsOk(change(4, false)));
+  auto got = Drain("outbox");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "record 2");
+  EXPECT_EQ(got[1].body, "record 4");
+  // Gap-free: the refused changes used no sequence numbers.
+  EXPECT_EQ(got[0].properties.sequence_number, 1);
+  EXPECT_EQ(got[1].properties.sequence_number, 2);
+  int64_t rows = 0;
+  ASSERT_TRUE(IsOk(engine_->Read()->Query("SELECT count(*) FROM demo_record", {}, [&](const storage::Row& r) {
+    rows = r.Int(0);
+    return false;
+  })));
+  EXPECT_EQ(rows, 2);
+  // Survives a restart like any other send.
+  ASSERT_TRUE(IsOk(change(5, false)));
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  auto after = Drain("outbox");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].body, "record 5");
+}
+
 }  // namespace
 }  // namespace tributary::bus

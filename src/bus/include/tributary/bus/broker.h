@@ -153,6 +153,13 @@ class Broker {
                     Done<std::vector<int64_t>> done) = 0;
   virtual void Schedule(const std::string& path, std::vector<OutgoingMessage> messages, Timestamp at,
                         Done<std::vector<int64_t>> done) = 0;
+  // Sends as part of another write job (the transactional outbox: a record change and the
+  // messages it raises commit together). Call it on the writer thread inside a job, with the
+  // job's connection; it writes the rows there and returns a completion that the caller must call
+  // with the job's final status once the job has committed or failed (the messages become
+  // receivable then, or are forgotten).
+  virtual Result<std::function<void(Status)>> SendWithin(storage::Connection& c, const std::string& path,
+                                                         std::vector<OutgoingMessage> messages) = 0;
   virtual void CancelScheduled(const std::string& path, std::vector<int64_t> sequence_numbers, Done<bool> done) = 0;
 
   // --- Receiving (entities without sessions, and sub-queues) ----------------------------------
