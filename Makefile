@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-1
   libboost-dev libsqlite3-dev libsimdjson-dev libssl-dev libsodium-dev libspdlog-dev libfmt-dev \
   libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev wrk clang-format clang-tidy curl
 
-.PHONY: all deps apt npm build run test unit fuzz e2e bench format lint clean
+.PHONY: all deps apt npm build run test unit fuzz e2e bench bench-deps format lint clean
 
 all: build
 
@@ -68,8 +68,21 @@ fuzz: apt
 e2e: deps build
 	TRIBUTARY_BIN=$(abspath $(BUILD))/tributary node --test --test-concurrency=1 tests/e2e/
 
-bench: deps build
-	bash bench/webapi.sh && bash bench/bulk.sh && bash bench/security.sh
+# The peers bench/bus.sh measures the bus against (only `make bench` needs them). bench/bus.sh
+# starts its own instances on private ports and directories; it does not use the system services
+# the packages may set up.
+BENCH_APT_PACKAGES := rabbitmq-server nats-server
+
+bench-deps:
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: deps bench-deps build
+	bash bench/webapi.sh && bash bench/bulk.sh && bash bench/security.sh && bash bench/bus.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

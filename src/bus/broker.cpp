@@ -30,6 +30,8 @@ namespace tributary::bus {
 
 namespace {
 
+// _bus_message is a rowid table: a WITHOUT ROWID row keeps at most ~1,000 bytes in its B-tree page,
+// so every 1 KB message spilled into an overflow page of its own (twice the pages written).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS _bus_entity (id INTEGER PRIMARY KEY, path TEXT NOT NULL, lpath TEXT NOT NULL UNIQUE,
   kind INTEGER NOT NULL, parent INTEGER, properties TEXT NOT NULL, rules TEXT, next_seq INTEGER NOT NULL DEFAULT 1,
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS _bus_entity (id INTEGER PRIMARY KEY, path TEXT NOT NU
 CREATE TABLE IF NOT EXISTS _bus_message (entity INTEGER NOT NULL, queue INTEGER NOT NULL, seq INTEGER NOT NULL,
   state INTEGER NOT NULL, session TEXT, enqueued INTEGER NOT NULL, visible_at INTEGER, expires_at INTEGER,
   delivery_count INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL, props TEXT NOT NULL, body BLOB,
-  PRIMARY KEY (entity, queue, seq)) WITHOUT ROWID;
+  PRIMARY KEY (entity, queue, seq));
 CREATE TABLE IF NOT EXISTS _bus_session (entity INTEGER NOT NULL, session TEXT NOT NULL, state BLOB,
   updated INTEGER NOT NULL, PRIMARY KEY (entity, session)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _bus_dedup (entity INTEGER NOT NULL, message_id TEXT NOT NULL, expires INTEGER NOT NULL,

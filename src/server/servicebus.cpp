@@ -1,6 +1,7 @@
 #include "servicebus.h"
 
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +32,8 @@ constexpr size_t kMaxIdChars = 128;  // MessageId, SessionId, PartitionKey
 constexpr size_t kMaxDeadLetterText = 4096;
 constexpr int64_t kDefaultPeek = 10;
 constexpr int64_t kMaxPeek = 250;
+constexpr int64_t kMaxReceiveBatch = 1000;  // messages/head?maxMessages=
+constexpr size_t kMaxCompleteBatch = 5000;  // lock tokens per messages/complete
 
 Status Bad(std::string m) { return Status(Code::kInvalidArgument, std::move(m), errc::kBadRequest); }
 
@@ -555,11 +558,43 @@ std::string SessionJson(const bus::SessionLock& s) {
   return out;
 }
 
+// {"lockTokens":["…",…]}: 1 to kMaxCompleteBatch lock tokens (GUIDs).
+Result<std::vector<std::string>> LockTokens(std::string_view body) {
+  constexpr std::string_view kShape = "The body must be {\"lockTokens\":[\"…\",…]}";
+  auto j = ParseJson(body);
+  if (!j.ok()) return Bad(std::string(kShape) + "; it is not valid JSON: " + j.status().message());
+  if (!j->is_object()) return Bad(std::string(kShape) + ".");
+  const Json* list = nullptr;
+  for (const auto& [k, v] : j->as_object()) {
+    if (!EqualsIgnoreCase(k, "lockTokens"))
+      return Bad("'" + PrintableText(k, 60) + "' is not a member; use lockTokens.");
+    list = &v;
+  }
+  if (!list || !list->is_array() || list->as_array().empty())
+    return Bad(std::string(kShape) + " with at least one lock token.");
+  if (list->as_array().size() > kMaxCompleteBatch)
+    return Bad("At most " + std::to_string(kMaxCompleteBatch) + " lock tokens per request.");
+  std::vector<std::string> out;
+  out.reserve(list->as_array().size());
+  for (const Json& t : list->as_array()) {
+    if (!t.is_string() || !Guid::Parse(t.as_string()))
+      return Bad("lockTokens[" + std::to_string(out.size()) + "] is not a lock token.");
+    out.push_back(t.as_string());
+  }
+  return out;
+}
+
+Status LockLostError() {
+  return Status(Code::kFailedPrecondition, "The lock supplied is invalid: it expired, or the message was already settled.",
+                errc::kMessageLockLost);
+}
+
 // --- Routes -----------------------------------------------------------------------------------
 
 enum class Op : uint8_t {
   kMessages,    // {e}/messages: POST send, GET peek
   kHead,        // {e}/messages/head: POST peek-lock, DELETE receive-and-delete
+  kComplete,    // {e}/messages/complete: POST complete several by lock token
   kDeferred,    // {e}/messages/deferred?seq=: POST peek-lock, DELETE receive-and-delete
   kSettle,      // {e}/messages/{id}/{lock}: DELETE complete, PUT abandon, POST renew
   kDefer,       // {e}/messages/{id}/{lock}/defer
@@ -605,6 +640,8 @@ std::optional<Route> MatchRoute(const std::vector<std::string>& s, std::string_v
         r.op = Op::kHead;
       } else if (tail == 1 && EqualsIgnoreCase(t(0), "deferred")) {
         r.op = Op::kDeferred;
+      } else if (tail == 1 && EqualsIgnoreCase(t(0), "complete")) {
+        r.op = Op::kComplete;
       } else if (tail == 2) {
         r.op = Op::kSettle;
       } else if (tail == 3 && EqualsIgnoreCase(t(2), "defer")) {
@@ -734,7 +771,10 @@ class ServiceBusHttp::Request {
 
 // --- Errors -----------------------------------------------------------------------------------
 
-HttpResponse ServiceBusHttp::Error(const Status& s) {
+namespace {
+
+// The HTTP status and the Service Bus error number for `s`.
+std::pair<int, uint32_t> StatusAndCode(const Status& s) {
   int status = 500;
   switch (s.code()) {
     case Code::kInvalidArgument:
@@ -807,6 +847,19 @@ HttpResponse ServiceBusHttp::Error(const Status& s) {
     default:
       break;
   }
+  return {status, code};
+}
+
+std::string CodeText(uint32_t code) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", code);
+  return buf;
+}
+
+}  // namespace
+
+HttpResponse ServiceBusHttp::Error(const Status& s) {
+  auto [status, code] = StatusAndCode(s);
   HttpResponse r;
   r.status = status;
   JsonWriter w(r.body);
@@ -814,9 +867,7 @@ HttpResponse ServiceBusHttp::Error(const Status& s) {
   w.Key("error");
   w.BeginObject();
   w.Key("code");
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", code);
-  w.String(buf);
+  w.String(CodeText(code));
   w.Key("message");
   w.String(s.message().empty() ? std::string("Error.") : s.message());
   w.EndObject();
@@ -856,6 +907,76 @@ void ServiceBusHttp::Count(const std::string& entity, bool sent, int64_t n) {
   (sent ? c.sent : c.completed) += n;
 }
 
+void ServiceBusHttp::CompleteAll(const std::string& entity, bus::SubQueue sub, std::vector<std::string> tokens,
+                                 Respond respond) {
+  // Each callback fills its own slot; the last one to finish answers.
+  struct Batch {
+    std::vector<std::string> tokens;
+    std::vector<Status> results;
+    std::atomic<size_t> left;
+    Respond respond;
+  };
+  const size_t n = tokens.size();
+  auto b = std::make_shared<Batch>();
+  b->tokens = std::move(tokens);
+  b->results.resize(n);
+  b->left.store(n, std::memory_order_relaxed);
+  b->respond = std::move(respond);
+  auto finish = [this, b, entity] {
+    int64_t completed = 0;
+    const Status* first = nullptr;
+    bool same = true;
+    for (const Status& s : b->results) {
+      if (s.ok()) {
+        ++completed;
+        continue;
+      }
+      if (!first)
+        first = &s;
+      else if (s.code() != first->code() || s.error_code() != first->error_code())
+        same = false;
+    }
+    if (completed) Count(entity, false, completed);
+    if (!first) return b->respond(Empty(200));
+    // Nothing completed, for one reason (an unknown entity, every lock lost): the error itself.
+    if (completed == 0 && same) return b->respond(Error(*first));
+    std::string out;
+    JsonWriter w(out);
+    w.BeginObject();
+    w.Key("completed");
+    w.Int(completed);
+    w.Key("failures");
+    w.BeginArray();
+    for (size_t i = 0; i < b->results.size(); ++i) {
+      const Status& s = b->results[i];
+      if (s.ok()) continue;
+      auto [status, code] = StatusAndCode(s);
+      w.BeginObject();
+      w.Key("lockToken");
+      w.String(b->tokens[i]);
+      w.Key("status");
+      w.Int(status);
+      w.Key("code");
+      w.String(CodeText(code));
+      w.Key("message");
+      w.String(s.message());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    b->respond(JsonResponse(207, std::move(out)));
+  };
+  for (size_t i = 0; i < n; ++i) {
+    broker_.Complete(entity, sub, b->tokens[i], [b, i, finish](Result<bool> res) {
+      if (!res.ok())
+        b->results[i] = res.status();
+      else if (!*res)
+        b->results[i] = LockLostError();
+      if (b->left.fetch_sub(1, std::memory_order_acq_rel) == 1) finish();
+    });
+  }
+}
+
 void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
   const std::string& method = r.http.method;
   auto route = MatchRoute(r.segs, method);
@@ -867,7 +988,7 @@ void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
   auto [entity, sub] = bus::SplitSubQueue(route->entity);
   bool sessions_route = route->op == Op::kSessions || route->op == Op::kAccept || route->op == Op::kSession ||
                         route->op == Op::kRenew || route->op == Op::kState ||
-                        (route->session && route->op == Op::kHead);
+                        (route->session && (route->op == Op::kHead || route->op == Op::kComplete));
   if (sessions_route && sub != bus::SubQueue::kNone)
     return respond(Error(
         Bad("Sub-queues have no sessions; receive from '" + PrintableText(route->entity) + "' without a session.")));
@@ -889,10 +1010,7 @@ void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
   auto settled = [this, respond, entity = entity](bool count_complete) {
     return [this, respond, entity, count_complete](Result<bool> res) {
       if (!res.ok()) return respond(Error(res.status()));
-      if (!*res)
-        return respond(Error(Status(Code::kFailedPrecondition,
-                                    "The lock supplied is invalid: it expired, or the message was already settled.",
-                                    errc::kMessageLockLost)));
+      if (!*res) return respond(Error(LockLostError()));
       if (count_complete) Count(entity, false, 1);
       respond(Empty(200));
     };
@@ -987,10 +1105,23 @@ void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
       if (!lock && method != "DELETE") return respond(MethodNotAllowed(method, "POST, DELETE"));
       auto timeout = r.Timeout();
       if (!timeout.ok()) return respond(Error(timeout.status()));
+      // maxMessages (extension): several messages in one answer, as a JSON array.
+      const bool batch = r.Query("maxmessages") != nullptr;
+      auto max = r.IntQuery("maxmessages", 1, 1, kMaxReceiveBatch);
+      if (!max.ok()) return respond(Error(max.status()));
       bus::ReceiveOptions o;
       o.mode = lock ? bus::ReceiveMode::kPeekLock : bus::ReceiveMode::kReceiveAndDelete;
-      o.max_messages = 1;
+      o.max_messages = static_cast<int>(*max);
       o.timeout = *timeout;
+      bus::Done<std::vector<bus::ReceivedMessage>> receive;
+      if (batch) {
+        receive = [this, respond, lock, entity = entity](Result<std::vector<bus::ReceivedMessage>> res) {
+          if (!res.ok()) return respond(Error(res.status()));
+          if (res->empty()) return respond(Empty(204));
+          if (!lock) Count(entity, false, static_cast<int64_t>(res->size()));
+          respond(MessagesJson(*res, true));
+        };
+      }
       std::string location = r.http.base_url + std::string(kPrefix) + EncodePath(route->entity) + "/messages/";
       auto done = [this, respond, lock, location, entity = entity](Result<std::vector<bus::ReceivedMessage>> res) {
         if (!res.ok()) return respond(Error(res.status()));
@@ -1015,13 +1146,20 @@ void ServiceBusHttp::DataPlane(Request& r, Respond respond) {
         if (!lock) Count(entity, false, 1);
         respond(std::move(out));
       };
+      if (!batch) receive = std::move(done);
       if (route->session) {
-        if (sub != bus::SubQueue::kNone) return respond(Error(Bad("Sub-queues have no sessions.")));
         auto s = session_lock();
         if (!s.ok()) return respond(Error(s.status()));
-        return broker_.ReceiveFromSession(entity, *s, o, std::move(done));
+        return broker_.ReceiveFromSession(entity, *s, o, std::move(receive));
       }
-      return broker_.Receive(entity, sub, o, std::move(done));
+      return broker_.Receive(entity, sub, o, std::move(receive));
+    }
+
+    case Op::kComplete: {
+      if (method != "POST") return respond(MethodNotAllowed(method, "POST"));
+      auto tokens = LockTokens(r.http.body);
+      if (!tokens.ok()) return respond(Error(tokens.status()));
+      return CompleteAll(entity, sub, std::move(*tokens), std::move(respond));
     }
 
     case Op::kDeferred: {

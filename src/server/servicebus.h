@@ -2,8 +2,8 @@
 // The message bus over HTTP, under /servicebus/ (docs/servicebus.md): the Service Bus REST data
 // plane (send with BrokerProperties and custom-property headers, batches, peek-lock and
 // receive-and-delete on messages/head with long polling, settlement by {id}/{lockToken}), its
-// documented extensions (defer, dead-letter, peek, deferred receive, sub-queues, sessions) and
-// the JSON management API under /servicebus/$management/.
+// documented extensions (defer, dead-letter, peek, deferred receive, sub-queues, sessions, batch
+// receive and batch complete) and the JSON management API under /servicebus/$management/.
 //
 // Callers are authenticated before Handle; every authenticated user may use every entity.
 // Thread-safe; lives as long as the server. The broker outlives it.
@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "tributary/bus/broker.h"
 #include "tributary/odata/http.h"
@@ -40,6 +41,9 @@ class ServiceBusHttp {
   void Management(Request& r, Respond respond);
   void DataPlane(Request& r, Respond respond);
   void Count(const std::string& entity, bool sent, int64_t n);
+  // Completes every lock token, then answers once: 200 when all completed, else 207 with the
+  // failures, or the error itself when none completed and all failed alike.
+  void CompleteAll(const std::string& entity, bus::SubQueue sub, std::vector<std::string> tokens, Respond respond);
   // A clearer error for a topic addressed as a queue. Not for broker callbacks: it locks the broker.
   Status TopicHint(const Status& s, const std::string& entity);
 

@@ -230,5 +230,114 @@ TEST_F(ServiceBusHttpTest, MetricsNameEveryEntity) {
   EXPECT_NE(m.find("tributary_bus_http_completed_total{entity=\"m.q_1\"} 1\n"), std::string::npos) << m;
 }
 
+TEST_F(ServiceBusHttpTest, BatchReceiveAndBatchComplete) {
+  Queue("q");
+  ASSERT_EQ(Call("POST", "q/messages", R"([{"Body":"a"},{"Body":"b"},{"Body":"c"}])",
+                 {{"Content-Type", "application/vnd.microsoft.servicebus.json"}})
+                .status,
+            201);
+  HttpResponse r = Call("POST", "q/messages/head?timeout=0&maxMessages=2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json got = *ParseJson(r.body);
+  ASSERT_EQ(got.as_array().size(), 2u);
+  std::vector<std::string> tokens;
+  for (const Json& m : got.as_array()) {
+    const Json* bp = m.Find("BrokerProperties");
+    EXPECT_EQ(bp->Find("DeliveryCount")->as_int(), 1);
+    tokens.push_back(bp->Find("LockToken")->as_string());
+  }
+  EXPECT_EQ(got.as_array()[0].Find("Body")->as_string(), "a");
+  EXPECT_EQ(got.as_array()[1].Find("BrokerProperties")->Find("SequenceNumber")->as_int(), 2);
+
+  std::string body = R"({"lockTokens":[")" + tokens[0] + R"(",")" + tokens[1] + R"("]})";
+  HttpResponse c = Call("POST", "q/messages/complete", body);
+  EXPECT_EQ(c.status, 200) << c.body;
+  // Again: both locks are gone, so the answer is the error itself.
+  HttpResponse again = Call("POST", "q/messages/complete", body);
+  EXPECT_EQ(again.status, 410) << again.body;
+  EXPECT_EQ(ErrorCode(again), "0x80131503");
+
+  // One good token and one stale: 207 with the failure.
+  HttpResponse third = Call("POST", "q/messages/head?timeout=0&maxMessages=5");
+  ASSERT_EQ(third.status, 200);
+  std::string t3 = ParseJson(third.body)->as_array()[0].Find("BrokerProperties")->Find("LockToken")->as_string();
+  HttpResponse mixed = Call("POST", "q/messages/complete", R"({"lockTokens":[")" + t3 + R"(",")" + tokens[0] + R"("]})");
+  EXPECT_EQ(mixed.status, 207) << mixed.body;
+  Json mj = *ParseJson(mixed.body);
+  EXPECT_EQ(mj.Find("completed")->as_int(), 1);
+  ASSERT_EQ(mj.Find("failures")->as_array().size(), 1u);
+  const Json& f = mj.Find("failures")->as_array()[0];
+  EXPECT_EQ(f.Find("lockToken")->as_string(), tokens[0]);
+  EXPECT_EQ(f.Find("status")->as_int(), 410);
+  EXPECT_EQ(f.Find("code")->as_string(), "0x80131503");
+
+  // Empty: 204; receive-and-delete batches too.
+  EXPECT_EQ(Call("POST", "q/messages/head?timeout=0&maxMessages=5").status, 204);
+  ASSERT_EQ(Call("POST", "q/messages", "d").status, 201);
+  HttpResponse rd = Call("DELETE", "q/messages/head?timeout=0&maxMessages=5");
+  ASSERT_EQ(rd.status, 200) << rd.body;
+  EXPECT_EQ(ParseJson(rd.body)->as_array()[0].Find("Body")->as_string(), "d");
+  std::string m = http_->RenderMetrics();
+  EXPECT_NE(m.find("tributary_bus_http_completed_total{entity=\"q\"} 4\n"), std::string::npos) << m;
+}
+
+TEST_F(ServiceBusHttpTest, BatchExtensionsWithinASession) {
+  Queue("s", R"({"requiresSession":true})");
+  std::string batch;
+  for (int i = 0; i < 4; ++i)
+    batch += std::string(batch.empty() ? "[" : ",") + R"({"Body":"m)" + std::to_string(i) +
+             R"(","BrokerProperties":{"SessionId":")" + (i % 2 ? "B" : "A") + R"("}})";
+  batch += "]";
+  ASSERT_EQ(Call("POST", "s/messages", batch, {{"Content-Type", "application/vnd.microsoft.servicebus.json"}}).status,
+            201);
+  HttpResponse acc = Call("POST", "s/sessions/accept?timeout=0");
+  ASSERT_EQ(acc.status, 200) << acc.body;
+  Json sj = *ParseJson(acc.body);
+  std::string id = sj.Find("SessionId")->as_string();
+  std::vector<Header> lock = {{"x-session-lock", sj.Find("SessionLockToken")->as_string()}};
+  EXPECT_EQ(Call("POST", "s/sessions/" + id + "/messages/head?timeout=0&maxMessages=10").status, 400)
+      << "the session lock is required";
+  HttpResponse r = Call("POST", "s/sessions/" + id + "/messages/head?timeout=0&maxMessages=10", "", lock);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json got = *ParseJson(r.body);
+  ASSERT_EQ(got.as_array().size(), 2u);
+  std::string body = "{\"lockTokens\":[";
+  for (const Json& m : got.as_array()) {
+    EXPECT_EQ(m.Find("BrokerProperties")->Find("SessionId")->as_string(), id);
+    if (body.back() != '[') body += ",";
+    body += "\"" + m.Find("BrokerProperties")->Find("LockToken")->as_string() + "\"";
+  }
+  body += "]}";
+  EXPECT_EQ(Call("POST", "s/sessions/" + id + "/messages/complete", body, lock).status, 200);
+  EXPECT_EQ(Call("POST", "s/sessions/" + id + "/messages/head?timeout=0&maxMessages=10", "", lock).status, 204);
+}
+
+TEST_F(ServiceBusHttpTest, BatchExtensionsRefuseBadInput) {
+  Queue("q");
+  EXPECT_EQ(Call("POST", "q/messages/head?timeout=0&maxMessages=0").status, 400);
+  EXPECT_EQ(Call("POST", "q/messages/head?timeout=0&maxMessages=1001").status, 400);
+  EXPECT_EQ(Call("POST", "q/messages/head?timeout=0&maxMessages=x").status, 400);
+  EXPECT_EQ(Call("GET", "q/messages/complete").status, 405);
+  for (const char* body : {"", "[]", "{", R"({"lockTokens":[]})", R"({"lockTokens":["nope"]})", R"({"lockTokens":[1]})",
+                           R"({"tokens":["00000000-0000-0000-0000-000000000001"]})", R"({"lockTokens":"x"})"}) {
+    HttpResponse r = Call("POST", "q/messages/complete", body);
+    EXPECT_EQ(r.status, 400) << body << " → " << r.body;
+    EXPECT_EQ(ErrorCode(r), "0x8013150b") << body;
+  }
+  std::string many = "{\"lockTokens\":[";
+  for (int i = 0; i < 5001; ++i) many += std::string(i ? "," : "") + "\"00000000-0000-0000-0000-000000000001\"";
+  many += "]}";
+  EXPECT_EQ(Call("POST", "q/messages/complete", many).status, 400);
+  HttpResponse unknown =
+      Call("POST", "nope/messages/complete", R"({"lockTokens":["00000000-0000-0000-0000-000000000001"]})");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(ErrorCode(unknown), "0x80131501");
+  EXPECT_EQ(Call("POST", "q/$DeadLetterQueue/messages/complete",
+                 R"({"lockTokens":["00000000-0000-0000-0000-000000000001"]})")
+                .status,
+            410);
+  EXPECT_EQ(Call("POST", "q/$DeadLetterQueue/sessions/a/messages/complete", "{}").status, 400);
+}
+
 }  // namespace
 }  // namespace tributary::server

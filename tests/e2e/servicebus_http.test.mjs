@@ -965,3 +965,104 @@ describe("kill -9", () => {
     }
   });
 });
+
+describe("batch extensions: messages/head?maxMessages= and messages/complete", () => {
+  const BATCH_CT = "application/vnd.microsoft.servicebus.json";
+  const sendBatch = async (q, items) => {
+    const r = await sb("POST", `${q}/messages`, { headers: { "Content-Type": BATCH_CT }, body: JSON.stringify(items) });
+    assert.equal(r.status, 201, r.text);
+  };
+  const completeAll = (p, tokens, headers = {}) =>
+    sb("POST", `${p}/messages/complete`, { headers: { "Content-Type": "application/json", ...headers }, body: { lockTokens: tokens } });
+
+  it("peek-locks several messages in one answer and completes them in one request", async () => {
+    const q = uniqueTag("bq");
+    await createQueue(q);
+    await sendBatch(q, Array.from({ length: 5 }, (_, i) => ({ Body: `m${i}`, UserProperties: { i } })));
+    const r = await sb("POST", `${q}/messages/head?timeout=0&maxMessages=3`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.map((m) => m.Body), ["m0", "m1", "m2"]);
+    assert.deepEqual(r.json.map((m) => m.BrokerProperties.SequenceNumber), [1, 2, 3]);
+    for (const m of r.json) {
+      assert.match(m.BrokerProperties.LockToken, GUID_RE);
+      assert.match(m.BrokerProperties.LockedUntilUtc, RFC1123_RE);
+      assert.equal(m.BrokerProperties.DeliveryCount, 1);
+    }
+    assert.equal(r.json[1].UserProperties.i, 1);
+    const tokens = r.json.map((m) => m.BrokerProperties.LockToken);
+    const c = await completeAll(q, tokens);
+    assert.equal(c.status, 200, c.text);
+    assertODataError(await completeAll(q, tokens), { status: 410, code: LOCK_LOST, context: "complete twice" });
+
+    // A batch where one lock is stale: 207 with that failure; the other one is completed.
+    const rest = await sb("POST", `${q}/messages/head?timeout=0&maxMessages=10`);
+    assert.equal(rest.status, 200, rest.text);
+    assert.deepEqual(rest.json.map((m) => m.Body), ["m3", "m4"]);
+    const mixed = await completeAll(q, [rest.json[0].BrokerProperties.LockToken, tokens[0]]);
+    assert.equal(mixed.status, 207, mixed.text);
+    assert.equal(mixed.json.completed, 1);
+    assert.equal(mixed.json.failures.length, 1);
+    assert.equal(mixed.json.failures[0].lockToken, tokens[0]);
+    assert.equal(mixed.json.failures[0].status, 410);
+    assert.equal(mixed.json.failures[0].code, LOCK_LOST);
+    // The single-message routes still settle a message received in a batch.
+    const last = rest.json[1].BrokerProperties;
+    assert.equal((await sb("DELETE", `${q}/messages/${last.SequenceNumber}/${last.LockToken}`)).status, 200);
+    assert.equal((await sb("POST", `${q}/messages/head?timeout=0&maxMessages=10`)).status, 204);
+    assert.equal((await mgmt("GET", `queues/${q}`)).json.activeMessageCount, 0);
+  });
+
+  it("long-polls a batch receive and receives-and-deletes in batches", async () => {
+    const q = uniqueTag("bl");
+    await createQueue(q);
+    const waiting = sb("DELETE", `${q}/messages/head?timeout=10&maxMessages=50`);
+    await sleep(300);
+    await sendBatch(q, [{ Body: "a" }, { Body: "b" }]);
+    const r = await waiting;
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.length >= 1 && r.json.length <= 2, r.text);
+    assert.equal(r.json[0].BrokerProperties.LockToken, undefined, "receive-and-delete has no lock");
+    const left = 2 - r.json.length;
+    const again = await sb("DELETE", `${q}/messages/head?timeout=0&maxMessages=50`);
+    assert.equal(again.status, left ? 200 : 204, again.text);
+    assert.equal((await mgmt("GET", `queues/${q}`)).json.activeMessageCount, 0);
+  });
+
+  it("works within an accepted session, in sequence order", async () => {
+    const q = uniqueTag("bs");
+    await createQueue(q, { requiresSession: true });
+    const items = [];
+    for (let i = 0; i < 6; i++) items.push({ Body: `${i % 2 ? "B" : "A"}${i >> 1}`, BrokerProperties: { SessionId: i % 2 ? "B" : "A" } });
+    await sendBatch(q, items);
+    const acc = await sb("POST", `${q}/sessions/accept?session=A&timeout=0`);
+    assert.equal(acc.status, 200, acc.text);
+    const lock = { "x-session-lock": acc.json.SessionLockToken };
+    assertODataError(await sb("POST", `${q}/sessions/A/messages/head?timeout=0&maxMessages=10`), { status: 400, context: "no session lock" });
+    const r = await sb("POST", `${q}/sessions/A/messages/head?timeout=0&maxMessages=10`, { headers: lock });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.map((m) => m.Body), ["A0", "A1", "A2"]);
+    assert.ok(r.json.every((m) => m.BrokerProperties.SessionId === "A"));
+    const c = await completeAll(`${q}/sessions/A`, r.json.map((m) => m.BrokerProperties.LockToken), lock);
+    assert.equal(c.status, 200, c.text);
+    assert.equal((await sb("POST", `${q}/sessions/A/messages/head?timeout=0&maxMessages=10`, { headers: lock })).status, 204);
+    assert.equal((await sb("DELETE", `${q}/sessions/A`, { headers: lock })).status, 200);
+    // B is untouched.
+    const peek = await sb("GET", `${q}/messages?peek&top=10`);
+    assert.deepEqual(peek.json.map((m) => m.Body), ["B0", "B1", "B2"]);
+  });
+
+  it("refuses bad batch requests with clear errors", async () => {
+    const q = uniqueTag("bx");
+    await createQueue(q);
+    for (const v of ["0", "1001", "-1", "two"])
+      assertODataError(await sb("POST", `${q}/messages/head?timeout=0&maxMessages=${v}`), { status: 400, context: `maxMessages=${v}` });
+    for (const body of ["", "[]", "{", '{"lockTokens":[]}', '{"lockTokens":["x"]}', '{"other":[]}'])
+      assertODataError(await sb("POST", `${q}/messages/complete`, { headers: { "Content-Type": "application/json" }, body }), {
+        status: 400,
+        context: `complete body ${body}`,
+      });
+    assertODataError(await sb("PUT", `${q}/messages/complete`), { status: 405 });
+    assertODataError(await completeAll(uniqueTag("none"), [randomUUID()]), { status: 404, code: NOT_FOUND });
+    await assertHealthy();
+  });
+});
