@@ -585,7 +585,8 @@ Result<std::vector<std::string>> LockTokens(std::string_view body) {
 }
 
 Status LockLostError() {
-  return Status(Code::kFailedPrecondition, "The lock supplied is invalid: it expired, or the message was already settled.",
+  return Status(Code::kFailedPrecondition,
+                "The lock supplied is invalid: it expired, or the message was already settled.",
                 errc::kMessageLockLost);
 }
 

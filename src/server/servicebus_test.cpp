@@ -261,7 +261,8 @@ TEST_F(ServiceBusHttpTest, BatchReceiveAndBatchComplete) {
   HttpResponse third = Call("POST", "q/messages/head?timeout=0&maxMessages=5");
   ASSERT_EQ(third.status, 200);
   std::string t3 = ParseJson(third.body)->as_array()[0].Find("BrokerProperties")->Find("LockToken")->as_string();
-  HttpResponse mixed = Call("POST", "q/messages/complete", R"({"lockTokens":[")" + t3 + R"(",")" + tokens[0] + R"("]})");
+  HttpResponse mixed =
+      Call("POST", "q/messages/complete", R"({"lockTokens":[")" + t3 + R"(",")" + tokens[0] + R"("]})");
   EXPECT_EQ(mixed.status, 207) << mixed.body;
   Json mj = *ParseJson(mixed.body);
   EXPECT_EQ(mj.Find("completed")->as_int(), 1);
@@ -332,10 +333,10 @@ TEST_F(ServiceBusHttpTest, BatchExtensionsRefuseBadInput) {
       Call("POST", "nope/messages/complete", R"({"lockTokens":["00000000-0000-0000-0000-000000000001"]})");
   EXPECT_EQ(unknown.status, 404) << unknown.body;
   EXPECT_EQ(ErrorCode(unknown), "0x80131501");
-  EXPECT_EQ(Call("POST", "q/$DeadLetterQueue/messages/complete",
-                 R"({"lockTokens":["00000000-0000-0000-0000-000000000001"]})")
-                .status,
-            410);
+  EXPECT_EQ(
+      Call("POST", "q/$DeadLetterQueue/messages/complete", R"({"lockTokens":["00000000-0000-0000-0000-000000000001"]})")
+          .status,
+      410);
   EXPECT_EQ(Call("POST", "q/$DeadLetterQueue/sessions/a/messages/complete", "{}").status, 400);
 }
 
