@@ -3,6 +3,7 @@
 #include "sql_schema.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace tributary::data {
 
@@ -63,13 +64,15 @@ Status CheckPrivilege(const CallerContext& caller, const Table& table, Verb verb
   return PrivilegeDenied(caller, table, verb);
 }
 
-Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
-                                             std::string_view alias) {
-  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
-  const security::Principal& p = *caller.principal;
-  const security::TableAccess& a = p.Access(table.schema_name, verb);
-  if (!a.held) return PrivilegeDenied(caller, table, verb);
-  if (a.global || !RowScoped(table)) return std::optional<std::string>();
+namespace {
+
+// The row condition of RowFilter for a caller whose access `a` is row-scoped. The share term is a
+// correlated EXISTS (checked row by row: right when the rows are read in key order and most of
+// them pass) or, with `share_in`, a non-correlated IN list, which lets SQLite answer the whole
+// condition from the owner, business-unit and share indexes (a multi-index OR: right when the
+// caller reaches few rows). Both select the same rows.
+std::string BuildRowFilter(const security::Principal& p, const security::TableAccess& a, const Table& table, Verb verb,
+                           std::string_view alias, bool share_in) {
   // Owned by the user or one of their teams, owned in a reachable business unit, or shared with
   // the user or one of their teams with this right. Built in one buffer: this runs on every read.
   std::string s;
@@ -86,16 +89,91 @@ Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const 
     AppendList(s, a.business_units);
     s += ')';
   }
-  s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = ";
-  s += alias;
-  s += '.';
-  s += Q(table.PrimaryId()->sql_name);
-  s += " AND poa.\"principalid\" IN (";
+  if (share_in) {
+    s += " OR ";
+    s += alias;
+    s += '.';
+    s += Q(table.PrimaryId()->sql_name);
+    s += " IN (SELECT poa.\"objectid\" FROM \"principalobjectaccess\" poa WHERE poa.\"principalid\" IN (";
+  } else {
+    s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = ";
+    s += alias;
+    s += '.';
+    s += Q(table.PrimaryId()->sql_name);
+    s += " AND poa.\"principalid\" IN (";
+  }
   AppendPrincipals(s, p);
   s += ") AND ((poa.\"accessrightsmask\" | coalesce(poa.\"inheritedaccessrightsmask\", 0)) & ";
   s += std::to_string(security::RightOf(verb));
   s += ") <> 0))";
-  return std::optional<std::string>(std::move(s));
+  return s;
+}
+
+// How many rows of `table` the caller reaches for `verb` through the row condition, counted up
+// to kReachProbeCap (shares of every table count: an upper bound is enough here).
+Result<int64_t> CountReach(storage::Connection& conn, const security::Principal& p, const security::TableAccess& a,
+                           const Table& table) {
+  const std::string t = Q(table.sql_table);
+  std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE \"ownerid\" IN (";
+  AppendPrincipals(sql, p);
+  sql += ')';
+  if (!a.business_units.empty()) {
+    sql += " UNION ALL SELECT 1 FROM " + t + " WHERE \"owningbusinessunit\" IN (";
+    AppendList(sql, a.business_units);
+    sql += ')';
+  }
+  sql += " UNION ALL SELECT 1 FROM \"principalobjectaccess\" WHERE \"principalid\" IN (";
+  AppendPrincipals(sql, p);
+  sql += ") AND \"objecttypecode\" = ? LIMIT " + std::to_string(kReachProbeCap) + ")";
+  int64_t n = 0;
+  RETURN_IF_ERROR(conn.Query(sql, std::vector<storage::SqlValue>{table.logical_name}, [&](const storage::Row& r) {
+    n = r.Int(0);
+    return false;
+  }));
+  return n;
+}
+
+std::atomic<RowFilterShape> forced_shape{RowFilterShape::kChosen};
+
+}  // namespace
+
+ScopedRowFilterShape::ScopedRowFilterShape(RowFilterShape shape) : previous_(forced_shape.exchange(shape)) {}
+ScopedRowFilterShape::~ScopedRowFilterShape() { forced_shape.store(previous_); }
+
+Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
+                                             std::string_view alias) {
+  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
+  const security::Principal& p = *caller.principal;
+  const security::TableAccess& a = p.Access(table.schema_name, verb);
+  if (!a.held) return PrivilegeDenied(caller, table, verb);
+  if (a.global || !RowScoped(table)) return std::optional<std::string>();
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, false));
+}
+
+Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
+                                                       const Table& table, Verb verb, std::string_view alias,
+                                                       int64_t limit) {
+  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
+  const security::Principal& p = *caller.principal;
+  const security::TableAccess& a = p.Access(table.schema_name, verb);
+  if (!a.held) return PrivilegeDenied(caller, table, verb);
+  if (a.global || !RowScoped(table)) return std::optional<std::string>();
+  // Reading V reachable rows through the indexes costs about V (and a sort); scanning in key order
+  // until `limit` rows pass costs about limit × N / V. Below the threshold the index form is
+  // bounded and cheap; above it the scan finds its rows quickly. The count is kept with the
+  // principal (at most SecurityCache::kMaxAgeSeconds), so it is read once per user and table.
+  const RowFilterShape forced = forced_shape.load(std::memory_order_relaxed);
+  if (forced != RowFilterShape::kChosen)
+    return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, forced == RowFilterShape::kIndexes));
+  const std::string key = table.logical_name + '/' + std::to_string(static_cast<int>(verb));
+  std::optional<int64_t> reach = p.CachedReach(key);
+  if (!reach) {
+    ASSIGN_OR_RETURN(int64_t n, CountReach(conn, p, a, table));
+    p.CacheReach(key, n);
+    reach = n;
+  }
+  const bool few = *reach <= std::max<int64_t>(kFewRows, limit);
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, few));
 }
 
 uint8_t FieldRights(const CallerContext& caller, const Table& table, const catalog::Column& column) {

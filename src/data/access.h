@@ -4,6 +4,7 @@
 // check is an SQL condition on the queried alias, so paging, counts and joins see only the rows
 // the caller may read. A caller without a principal is the platform itself and passes.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,31 @@ Status CheckPrivilege(const CallerContext& caller, const catalog::Table& table, 
 // so it can go anywhere in a statement.
 Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const catalog::Table& table, Verb verb,
                                              std::string_view alias);
+
+// RowFilter for the rows of a collection query (a list, a page of a related collection, $count,
+// a FetchXML root entity) that returns up to `limit` rows: the same rows, in the shape SQLite
+// answers fastest for this caller. When the caller reaches few rows of the table (at most
+// max(kFewRows, limit), counted once per principal and table on `conn`), the condition is
+// answered from the owner, business-unit and share indexes; otherwise the table is read in key
+// order and rows are checked one by one, which stops early when most rows pass.
+inline constexpr int64_t kFewRows = 2000;
+inline constexpr int64_t kReachProbeCap = 5001;  // the largest page (5,000) + 1
+enum class RowFilterShape : uint8_t { kChosen, kPerRow, kIndexes };
+// For tests: makes every CollectionRowFilter use `shape` (kChosen: by the caller's reach) while
+// it lives. Not for concurrent use with other instances.
+class ScopedRowFilterShape {
+ public:
+  explicit ScopedRowFilterShape(RowFilterShape shape);
+  ~ScopedRowFilterShape();
+  ScopedRowFilterShape(const ScopedRowFilterShape&) = delete;
+  ScopedRowFilterShape& operator=(const ScopedRowFilterShape&) = delete;
+
+ private:
+  RowFilterShape previous_;
+};
+Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
+                                                       const catalog::Table& table, Verb verb, std::string_view alias,
+                                                       int64_t limit);
 
 // Column (field) security: the caller's rights (security::FieldRight bits) on a column; all of
 // them for a column that is not secured, for the platform and for System Administrators.

@@ -409,7 +409,9 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
     RETURN_IF_ERROR(AppendFilterSql(cat, table, *options.filter, "t0", where, &caller, now));
   }
   // Only the rows the caller may read: part of the SQL, so counts and pages are right.
-  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  const int64_t rows_wanted =
+      std::min<int64_t>(std::clamp(page.page_size, 1, kMaxPage), options.top.value_or(kMaxPage));
+  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(conn, caller, table, Verb::kRead, "t0", rows_wanted));
   if (row_filter) {
     if (!where.sql.empty()) where.sql += " AND ";
     where.sql += *row_filter;
@@ -671,11 +673,11 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   auto cat = catalog_.Get();
   SqlFragment where;
   if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller, clock_.Now()));
-  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  auto conn = engine_.Read();
+  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(*conn, caller, table, Verb::kRead, "t0", kCountCap));
   if (row_filter) where.sql += (where.sql.empty() ? "" : " AND ") + *row_filter;
   std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
                     (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap) + ")";
-  auto conn = engine_.Read();
   int64_t n = 0;
   RETURN_IF_ERROR(conn->Query(sql, where.params, [&](const storage::Row& r) {
     n = r.Int(0);

@@ -329,6 +329,18 @@ Result<PrincipalPtr> LoadPrincipal(storage::Connection& c, const Guid& user_id) 
   return PrincipalPtr(std::move(p));
 }
 
+std::optional<int64_t> Principal::CachedReach(const std::string& key) const {
+  std::lock_guard lock(reach_mu_);
+  auto it = reach_.find(key);
+  if (it == reach_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Principal::CacheReach(const std::string& key, int64_t rows) const {
+  std::lock_guard lock(reach_mu_);
+  reach_[key] = rows;
+}
+
 bool SecurityCache::IsSecurityTable(std::string_view n) {
   static const std::array<std::string_view, 14> kTables = {"systemuser",
                                                            "team",

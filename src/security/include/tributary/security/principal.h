@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -104,6 +105,15 @@ class Principal {
   std::unordered_map<std::string, std::array<TableAccess, kVerbCount>> tables;  // lower-case schema name
   std::unordered_set<std::string> misc;                                         // lower-case names
   std::unordered_map<std::string, uint8_t> fields;                              // "table.column"
+
+  // A planning hint of data/access.cpp, kept as long as the principal: how many rows of a table
+  // (key: "<logical name>/<verb>") the user reaches, counted when first needed. Thread-safe.
+  std::optional<int64_t> CachedReach(const std::string& key) const;
+  void CacheReach(const std::string& key, int64_t rows) const;
+
+ private:
+  mutable std::mutex reach_mu_;
+  mutable std::unordered_map<std::string, int64_t> reach_;
 };
 
 using PrincipalPtr = std::shared_ptr<const Principal>;
