@@ -868,6 +868,9 @@ describe("kill -9", () => {
   const q = "durable";
   const acked = new Set(); // bodies whose send was answered 201
   const completed = new Set(); // bodies whose complete was answered 200
+  // Bodies whose complete was sent but not answered before the kill: the broker may or may not
+  // have committed it, so after the restart such a message may be either there or gone.
+  const completing = new Set();
   const lockedAtCrash = new Set(); // bodies received (peek-lock) and never settled
 
   before(async () => {
@@ -907,8 +910,10 @@ describe("kill -9", () => {
               lockedAtCrash.add(r.text); // keep the lock: it must be released by the restart
               continue;
             }
+            completing.add(r.text);
             const d = await sb("DELETE", lockPath(r), { token, timeoutMs: 10_000 });
             if (d.status === 200) completed.add(r.text);
+            completing.delete(r.text);
           } catch {
             return;
           }
@@ -943,7 +948,8 @@ describe("kill -9", () => {
         }
         from = r.json.at(-1).BrokerProperties.SequenceNumber + 1;
       }
-      const missing = [...acked].filter((b) => !completed.has(b) && !stored.has(b));
+      const missing = [...acked].filter((b) => !completed.has(b) && !completing.has(b) && !stored.has(b));
+      assert.ok(completing.size <= 2, `${completing.size} completions in flight with 2 receivers`);
       assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acknowledged messages lost`);
       const resurrected = [...completed].filter((b) => stored.has(b));
       assert.deepEqual(resurrected.slice(0, 10), [], `${resurrected.length} completed messages came back`);
