@@ -50,7 +50,7 @@ unit: build
 # Each parser fuzz target runs FUZZ_SECONDS from its seed corpus (fuzz/corpus/<name>).
 FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/base/include -Isrc/data/include -Isrc/odata/include -Isrc/odata
 BASE_SRC := src/base/status.cpp src/base/strings.cpp src/base/guid.cpp src/base/time.cpp
-FUZZERS := filter fetchxml batch apply sql_filter
+FUZZERS := filter fetchxml batch apply sql_filter jwt
 
 fuzz: apt
 	@mkdir -p $(BUILD)/fuzz
@@ -59,6 +59,7 @@ fuzz: apt
 	clang++ $(FUZZ_FLAGS) $(BASE_SRC) src/odata/batch.cpp fuzz/batch_fuzz.cpp -o $(BUILD)/fuzz/batch_fuzz
 	clang++ $(FUZZ_FLAGS) $(BASE_SRC) src/odata/uri_parser.cpp src/odata/apply_parser.cpp fuzz/apply_fuzz.cpp -o $(BUILD)/fuzz/apply_fuzz
 	clang++ $(FUZZ_FLAGS) -Isrc/bus/include $(BASE_SRC) src/base/json.cpp src/bus/sql_filter.cpp src/bus/rule_json.cpp fuzz/sql_filter_fuzz.cpp -lsimdjson -o $(BUILD)/fuzz/sql_filter_fuzz
+	clang++ $(FUZZ_FLAGS) -Isrc/security/include $(BASE_SRC) src/base/json.cpp src/security/jwks.cpp src/security/token.cpp fuzz/jwt_fuzz.cpp -lsimdjson -lcrypto -lsodium -o $(BUILD)/fuzz/jwt_fuzz
 	@set -e; for f in $(FUZZERS); do \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$f; \
 	  echo "fuzz $$f for $(FUZZ_SECONDS) s"; \

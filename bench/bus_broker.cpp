@@ -145,8 +145,10 @@ void CompleteAll(const std::string& queue, const std::vector<bus::ReceivedMessag
   for (const auto& m : msgs) {
     GetEnv().broker->Complete(queue, bus::SubQueue::kNone, m.lock_token, [&](Result<bool> r) {
       std::lock_guard lock(mu);
-      if (!r.ok()) failed = r.status();
-      else if (!*r) failed = Status(Code::kFailedPrecondition, "lock lost");
+      if (!r.ok())
+        failed = r.status();
+      else if (!*r)
+        failed = Status(Code::kFailedPrecondition, "lock lost");
       if (--left == 0) cv.notify_all();
     });
   }
@@ -204,14 +206,7 @@ void BM_Cycle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
   if (state.thread_index() == 0) DeleteQueue(queue);
 }
-BENCHMARK(BM_Cycle)
-    ->ArgName("per_session")
-    ->Arg(100)
-    ->Arg(10)
-    ->Arg(1)
-    ->Threads(1)
-    ->Threads(4)
-    ->UseRealTime();
+BENCHMARK(BM_Cycle)->ArgName("per_session")->Arg(100)->Arg(10)->Arg(1)->Threads(1)->Threads(4)->UseRealTime();
 
 }  // namespace
 

@@ -46,26 +46,9 @@ Result<std::optional<std::string>> OptionalString(const Json* v, std::string_vie
 }
 
 Result<PropertyValue> ValueFromJson(const Json& v, std::string_view key) {
-  PropertyValue p;
-  switch (v.type()) {
-    case Json::Type::kNull:
-      break;
-    case Json::Type::kBool:
-      p.v = v.as_bool();
-      break;
-    case Json::Type::kInt:
-      p.v = v.as_int();
-      break;
-    case Json::Type::kDouble:
-      p.v = v.as_double();
-      break;
-    case Json::Type::kString:
-      p.v = v.as_string();
-      break;
-    default:
-      return Bad("the value of correlation property " + Quoted(key) + " must be a string, number, boolean or null");
-  }
-  return p;
+  auto p = ScalarFromJson(v);
+  if (!p) return Bad("the value of correlation property " + Quoted(key) + " must be a string, number, boolean or null");
+  return std::move(*p);
 }
 
 void WriteValue(JsonWriter& w, const PropertyValue& p) {
@@ -287,6 +270,29 @@ std::string RuleToJson(const Rule& rule) {
   JsonWriter w(out);
   WriteRuleJson(w, rule);
   return out;
+}
+
+std::optional<PropertyValue> ScalarFromJson(const Json& v) {
+  PropertyValue p;
+  switch (v.type()) {
+    case Json::Type::kNull:
+      break;
+    case Json::Type::kBool:
+      p.v = v.as_bool();
+      break;
+    case Json::Type::kInt:
+      p.v = v.as_int();
+      break;
+    case Json::Type::kDouble:
+      p.v = v.as_double();
+      break;
+    case Json::Type::kString:
+      p.v = v.as_string();
+      break;
+    default:
+      return std::nullopt;
+  }
+  return p;
 }
 
 }  // namespace tributary::bus

@@ -13,6 +13,7 @@
 #include "tributary/base/json.h"
 #include "tributary/base/strings.h"
 #include "tributary/base/time.h"
+#include "tributary/bus/rule_json.h"
 #include "tributary/server/bus_admin.h"
 
 namespace tributary::server {
@@ -323,26 +324,9 @@ void WriteValue(JsonWriter& w, const bus::PropertyValue& p) {
 }
 
 Result<bus::PropertyValue> JsonValue(const std::string& name, const Json& v) {
-  bus::PropertyValue out;
-  switch (v.type()) {
-    case Json::Type::kNull:
-      break;
-    case Json::Type::kBool:
-      out.v = v.as_bool();
-      break;
-    case Json::Type::kInt:
-      out.v = v.as_int();
-      break;
-    case Json::Type::kDouble:
-      out.v = v.as_double();
-      break;
-    case Json::Type::kString:
-      out.v = v.as_string();
-      break;
-    default:
-      return Bad("The property '" + PrintableText(name, 80) + "' must be a string, number, boolean or null.");
-  }
-  return out;
+  auto p = bus::ScalarFromJson(v);
+  if (!p) return Bad("The property '" + PrintableText(name, 80) + "' must be a string, number, boolean or null.");
+  return std::move(*p);
 }
 
 Result<std::map<std::string, bus::PropertyValue>> ReadUserProperties(const Json& obj, std::string_view what) {

@@ -43,7 +43,7 @@ inline constexpr uint32_t kConcurrencyVersionMismatch = 0x80060882;
 inline constexpr uint32_t kPrivilegeDenied = 0x80040220;
 inline constexpr uint32_t kAccessDenied = 0x80048405;
 inline constexpr uint32_t kUnauthorized = 0x80048306;
-inline constexpr uint32_t kRecordAccessDenied = 0x80048306;     // the row access check failed (403)
+inline constexpr uint32_t kRecordAccessDenied = 0x80048306;        // the row access check failed (403)
 inline constexpr uint32_t kPrincipalPrivilegeDenied = 0x80040231;  // the target principal lacks it
 // Column (field) security.
 inline constexpr uint32_t kAttributePermissionReadIsMissing = 0x8004F504;

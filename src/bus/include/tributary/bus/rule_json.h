@@ -12,6 +12,7 @@
 // FalseFilter, and those two are written that way. Correlation property values are JSON
 // strings, numbers, booleans or null (a timestamp value is written as its ISO 8601 text).
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,10 @@ Result<Rule> RuleFromJson(const Json& rule);
 Result<Rule> ParseRuleJson(std::string_view text);
 
 void WriteRuleJson(JsonWriter& w, const Rule& rule);
+
+// A JSON scalar (null, boolean, integer, double, string) as a property value; nullopt for an
+// array or an object.
+std::optional<PropertyValue> ScalarFromJson(const Json& v);
 std::string RuleToJson(const Rule& rule);
 
 }  // namespace tributary::bus
