@@ -12,28 +12,38 @@ using catalog::Table;
 
 namespace {
 
-// 'id' (a SQL text literal), written straight into `out`.
-void AppendLit(std::string& out, const Guid& g) {
-  out += '\'';
-  g.AppendTo(out);
-  out += '\'';
-}
+// Where the ids of a row condition go: into the text as literals ('id'), or as `?` parameters
+// appended to `params` in text order, so the statement text is the same for every caller with
+// as many teams and business units (and SQLite's prepared statements are reused).
+struct IdSink {
+  std::string& out;
+  std::vector<storage::SqlValue>* params = nullptr;
 
-void AppendList(std::string& out, const std::vector<Guid>& ids) {
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    AppendLit(out, ids[i]);
+  void Add(const Guid& g) {
+    if (params) {
+      out += '?';
+      params->emplace_back(g.ToString());
+      return;
+    }
+    out += '\'';
+    g.AppendTo(out);
+    out += '\'';
   }
-}
-
-// The user and their teams.
-void AppendPrincipals(std::string& out, const security::Principal& p) {
-  AppendLit(out, p.user_id);
-  for (const Guid& t : p.teams) {
-    out += ',';
-    AppendLit(out, t);
+  void AddList(const std::vector<Guid>& ids) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i) out += ',';
+      Add(ids[i]);
+    }
   }
-}
+  // The user and their teams.
+  void AddPrincipals(const security::Principal& p) {
+    Add(p.user_id);
+    for (const Guid& t : p.teams) {
+      out += ',';
+      Add(t);
+    }
+  }
+};
 
 // Tables whose rows are not subject to the row check: no owner columns.
 bool RowScoped(const Table& t) { return t.ownership == Ownership::kUser && !t.is_intersect; }
@@ -72,21 +82,22 @@ namespace {
 // condition from the owner, business-unit and share indexes (a multi-index OR: right when the
 // caller reaches few rows). Both select the same rows.
 std::string BuildRowFilter(const security::Principal& p, const security::TableAccess& a, const Table& table, Verb verb,
-                           std::string_view alias, bool share_in) {
+                           std::string_view alias, bool share_in, std::vector<storage::SqlValue>* params = nullptr) {
   // Owned by the user or one of their teams, owned in a reachable business unit, or shared with
   // the user or one of their teams with this right. Built in one buffer: this runs on every read.
   std::string s;
   s.reserve(256 + 3 * alias.size() + 40 * (2 * (p.teams.size() + 1) + a.business_units.size()));
+  IdSink ids{s, params};
   s += '(';
   s += alias;
   s += ".\"ownerid\" IN (";
-  AppendPrincipals(s, p);
+  ids.AddPrincipals(p);
   s += ')';
   if (!a.business_units.empty()) {
     s += " OR ";
     s += alias;
     s += ".\"owningbusinessunit\" IN (";
-    AppendList(s, a.business_units);
+    ids.AddList(a.business_units);
     s += ')';
   }
   if (share_in) {
@@ -102,7 +113,7 @@ std::string BuildRowFilter(const security::Principal& p, const security::TableAc
     s += Q(table.PrimaryId()->sql_name);
     s += " AND poa.\"principalid\" IN (";
   }
-  AppendPrincipals(s, p);
+  ids.AddPrincipals(p);
   s += ") AND ((poa.\"accessrightsmask\" | coalesce(poa.\"inheritedaccessrightsmask\", 0)) & ";
   s += std::to_string(security::RightOf(verb));
   s += ") <> 0))";
@@ -114,19 +125,23 @@ std::string BuildRowFilter(const security::Principal& p, const security::TableAc
 Result<int64_t> CountReach(storage::Connection& conn, const security::Principal& p, const security::TableAccess& a,
                            const Table& table) {
   const std::string t = Q(table.sql_table);
-  std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE \"ownerid\" IN (";
-  AppendPrincipals(sql, p);
+  std::string sql;
+  std::vector<storage::SqlValue> params;
+  IdSink ids{sql, &params};
+  sql = "SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE \"ownerid\" IN (";
+  ids.AddPrincipals(p);
   sql += ')';
   if (!a.business_units.empty()) {
     sql += " UNION ALL SELECT 1 FROM " + t + " WHERE \"owningbusinessunit\" IN (";
-    AppendList(sql, a.business_units);
+    ids.AddList(a.business_units);
     sql += ')';
   }
   sql += " UNION ALL SELECT 1 FROM \"principalobjectaccess\" WHERE \"principalid\" IN (";
-  AppendPrincipals(sql, p);
+  ids.AddPrincipals(p);
   sql += ") AND \"objecttypecode\" = ? LIMIT " + std::to_string(kReachProbeCap) + ")";
+  params.emplace_back(table.logical_name);
   int64_t n = 0;
-  RETURN_IF_ERROR(conn.Query(sql, std::vector<storage::SqlValue>{table.logical_name}, [&](const storage::Row& r) {
+  RETURN_IF_ERROR(conn.Query(sql, params, [&](const storage::Row& r) {
     n = r.Int(0);
     return false;
   }));
@@ -150,9 +165,19 @@ Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const 
   return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, false));
 }
 
+Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
+                                             std::string_view alias, std::vector<storage::SqlValue>& params) {
+  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
+  const security::Principal& p = *caller.principal;
+  const security::TableAccess& a = p.Access(table.schema_name, verb);
+  if (!a.held) return PrivilegeDenied(caller, table, verb);
+  if (a.global || !RowScoped(table)) return std::optional<std::string>();
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, false, &params));
+}
+
 Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
                                                        const Table& table, Verb verb, std::string_view alias,
-                                                       int64_t limit) {
+                                                       int64_t limit, std::vector<storage::SqlValue>& params) {
   if (!caller.principal || table.is_intersect) return std::optional<std::string>();
   const security::Principal& p = *caller.principal;
   const security::TableAccess& a = p.Access(table.schema_name, verb);
@@ -164,7 +189,8 @@ Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn
   // principal (at most SecurityCache::kMaxAgeSeconds), so it is read once per user and table.
   const RowFilterShape forced = forced_shape.load(std::memory_order_relaxed);
   if (forced != RowFilterShape::kChosen)
-    return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, forced == RowFilterShape::kIndexes));
+    return std::optional<std::string>(
+        BuildRowFilter(p, a, table, verb, alias, forced == RowFilterShape::kIndexes, &params));
   const std::string key = table.logical_name + '/' + std::to_string(static_cast<int>(verb));
   std::optional<int64_t> reach = p.CachedReach(key);
   if (!reach) {
@@ -173,7 +199,7 @@ Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn
     reach = n;
   }
   const bool few = *reach <= std::max<int64_t>(kFewRows, limit);
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, few));
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, few, &params));
 }
 
 uint8_t FieldRights(const CallerContext& caller, const Table& table, const catalog::Column& column) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tributary/data/service.h"
 
@@ -29,6 +30,14 @@ Status CheckPrivilege(const CallerContext& caller, const catalog::Table& table, 
 // so it can go anywhere in a statement.
 Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const catalog::Table& table, Verb verb,
                                              std::string_view alias);
+// The same condition with the ids as `?` parameters, appended to `params` now: the text must go
+// into the statement where its parameters come next (e.g. at the end of a WHERE whose parameters
+// are `params`). The text is then the same for every caller with as many teams and business
+// units, so prepared statements are shared between users. Use this form wherever that holds;
+// the literal form above is for conditions built into reusable expressions (navigation
+// subqueries in $filter and $orderby).
+Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const catalog::Table& table, Verb verb,
+                                             std::string_view alias, std::vector<storage::SqlValue>& params);
 
 // RowFilter for the rows of a collection query (a list, a page of a related collection, $count,
 // a FetchXML root entity) that returns up to `limit` rows: the same rows, in the shape SQLite
@@ -51,9 +60,10 @@ class ScopedRowFilterShape {
  private:
   RowFilterShape previous_;
 };
+// Its ids are parameters, as in the second RowFilter.
 Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
                                                        const catalog::Table& table, Verb verb, std::string_view alias,
-                                                       int64_t limit);
+                                                       int64_t limit, std::vector<storage::SqlValue>& params);
 
 // Column (field) security: the caller's rights (security::FieldRight bits) on a column; all of
 // them for a column that is not secured, for the platform and for System Administrators.

@@ -411,7 +411,8 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
   // Only the rows the caller may read: part of the SQL, so counts and pages are right.
   const int64_t rows_wanted =
       std::min<int64_t>(std::clamp(page.page_size, 1, kMaxPage), options.top.value_or(kMaxPage));
-  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(conn, caller, table, Verb::kRead, "t0", rows_wanted));
+  ASSIGN_OR_RETURN(auto row_filter,
+                   CollectionRowFilter(conn, caller, table, Verb::kRead, "t0", rows_wanted, where.params));
   if (row_filter) {
     if (!where.sql.empty()) where.sql += " AND ";
     where.sql += *row_filter;
@@ -568,7 +569,7 @@ Status ExpandRows(storage::Connection& c, const catalog::Catalog& cat, const Cal
           where.sql = "t0." + Q(target->PrimaryId()->sql_name) + " = ?";
           where.params.push_back(ref->id.ToString());
           // A related record the caller may not read expands to null.
-          ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, *target, Verb::kRead, "t0"));
+          ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, *target, Verb::kRead, "t0", where.params));
           if (row_filter) where.sql += " AND " + *row_filter;
           if (ex.options.filter) {
             where.sql += " AND ";
@@ -611,7 +612,7 @@ Result<Entity> OrganizationService::Retrieve(const CallerContext& caller, const 
     where.sql += " AND ";
     RETURN_IF_ERROR(AppendFilterSql(*cat, table, *options.filter, "t0", where, &caller, now));
   }
-  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0", where.params));
   if (row_filter) where.sql += " AND " + *row_filter;
   auto conn = engine_.Read();
   std::vector<Entity> rows;
@@ -651,13 +652,16 @@ Result<Page> OrganizationService::RetrieveRelated(const CallerContext& caller, c
   auto cat = catalog_.Get();
   auto conn = engine_.Read();
   ASSIGN_OR_RETURN(KeySql k, KeyToSql(table, key));
-  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0"));
+  // The row condition's parameters come first: it is in the select list, before the key's.
+  std::vector<storage::SqlValue> params;
+  ASSIGN_OR_RETURN(auto row_filter, RowFilter(caller, table, Verb::kRead, "t0", params));
+  params.insert(params.end(), k.params.begin(), k.params.end());
   std::optional<Guid> id;
   bool readable = true;
   RETURN_IF_ERROR(conn->Query("SELECT t0." + Q(table.PrimaryId()->sql_name) + ", " +
                                   (row_filter ? "CASE WHEN " + *row_filter + " THEN 1 ELSE 0 END" : "1") + " FROM " +
                                   Q(table.sql_table) + " t0 WHERE " + k.where,
-                              k.params, [&](const storage::Row& r) {
+                              params, [&](const storage::Row& r) {
                                 id = Guid::Parse(r.Text(0));
                                 readable = r.Int(1) != 0;
                                 return false;
@@ -674,7 +678,8 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   SqlFragment where;
   if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller, clock_.Now()));
   auto conn = engine_.Read();
-  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(*conn, caller, table, Verb::kRead, "t0", kCountCap));
+  ASSIGN_OR_RETURN(auto row_filter,
+                   CollectionRowFilter(*conn, caller, table, Verb::kRead, "t0", kCountCap, where.params));
   if (row_filter) where.sql += (where.sql.empty() ? "" : " AND ") + *row_filter;
   std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
                     (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap) + ")";

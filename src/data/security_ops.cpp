@@ -16,9 +16,11 @@ namespace {
 
 Status CheckReadable(storage::Connection& c, const CallerContext& caller, const Table& table, const Guid& record) {
   RETURN_IF_ERROR(CheckPrivilege(caller, table, Verb::kRead));
-  ASSIGN_OR_RETURN(auto rf, RowFilter(caller, table, Verb::kRead, "t0"));
+  // The row condition's parameters first: it is in the select list, before the id.
+  std::vector<storage::SqlValue> p;
+  ASSIGN_OR_RETURN(auto rf, RowFilter(caller, table, Verb::kRead, "t0", p));
+  p.emplace_back(record.ToString());
   bool exists = false, readable = false;
-  std::vector<storage::SqlValue> p = {record.ToString()};
   RETURN_IF_ERROR(c.Query("SELECT " + (rf ? "CASE WHEN " + *rf + " THEN 1 ELSE 0 END" : std::string("1")) + " FROM " +
                               Q(table.sql_table) + " t0 WHERE t0." + Q(table.PrimaryId()->sql_name) + " = ?",
                           p, [&](const storage::Row& r) {
@@ -47,10 +49,10 @@ Result<uint32_t> OrganizationService::PrincipalAccess(const CallerContext& calle
   for (Verb v : security::kAllVerbs) {
     if (v == Verb::kCreate) continue;  // not a right on an existing record
     if (!CheckPrivilege(who, table, v).ok()) continue;
-    ASSIGN_OR_RETURN(auto rf, RowFilter(who, table, v, "t0"));
+    std::vector<storage::SqlValue> p = {record.ToString()};
+    ASSIGN_OR_RETURN(auto rf, RowFilter(who, table, v, "t0", p));
     bool ok = !rf;
     if (rf) {
-      std::vector<storage::SqlValue> p = {record.ToString()};
       RETURN_IF_ERROR(conn->Query(
           "SELECT 1 FROM " + Q(table.sql_table) + " t0 WHERE t0." + Q(table.PrimaryId()->sql_name) + " = ? AND " + *rf,
           p, [&](const storage::Row&) {

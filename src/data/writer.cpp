@@ -269,10 +269,10 @@ class OrganizationService::Writer {
 
   // Fails unless the caller may do `v` on record `id` of `t`.
   Status CheckRow(const Table& t, const Guid& id, Verb v) {
-    ASSIGN_OR_RETURN(auto rf, RowFilter(caller_, t, v, "t0"));
+    std::vector<storage::SqlValue> p = {id.ToString()};
+    ASSIGN_OR_RETURN(auto rf, RowFilter(caller_, t, v, "t0", p));
     if (!rf) return Status::Ok();
     bool ok = false;
-    std::vector<storage::SqlValue> p = {id.ToString()};
     RETURN_IF_ERROR(
         c_.Query("SELECT 1 FROM " + Q(t.sql_table) + " t0 WHERE t0." + Q(t.PrimaryId()->sql_name) + " = ? AND " + *rf,
                  p, [&](const storage::Row&) {
