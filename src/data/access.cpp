@@ -76,18 +76,46 @@ Status CheckPrivilege(const CallerContext& caller, const Table& table, Verb verb
 
 namespace {
 
-// The row condition of RowFilter for a caller whose access `a` is row-scoped. The share term is a
-// correlated EXISTS (checked row by row: right when the rows are read in key order and most of
-// them pass) or, with `share_in`, a non-correlated IN list, which lets SQLite answer the whole
-// condition from the owner, business-unit and share indexes (a multi-index OR: right when the
-// caller reaches few rows). Both select the same rows.
+// The row condition of RowFilter for a caller whose access `a` is row-scoped: rows owned by the
+// user or one of their teams, owned in a reachable business unit, or shared with the user or one
+// of their teams with this right. Two shapes select the same rows:
+//  - per row (default): `ownerid IN (…) OR owningbusinessunit IN (…) OR EXISTS (share)`, checked
+//    row by row; right when most rows pass, as a scan in key order then stops early;
+//  - `index_form`: `<id> IN (ids owned by … UNION ALL ids in units … UNION ALL ids shared …)`,
+//    a list SQLite builds once from the owner, business-unit and share indexes alone, then reads
+//    in key order (no sort for the default order, only the rows it returns); right when the
+//    caller reaches few rows.
+// Built in one buffer: this runs on every read.
 std::string BuildRowFilter(const security::Principal& p, const security::TableAccess& a, const Table& table, Verb verb,
-                           std::string_view alias, bool share_in, std::vector<storage::SqlValue>* params = nullptr) {
-  // Owned by the user or one of their teams, owned in a reachable business unit, or shared with
-  // the user or one of their teams with this right. Built in one buffer: this runs on every read.
+                           std::string_view alias, bool index_form, std::vector<storage::SqlValue>* params = nullptr) {
+  const std::string pk = Q(table.PrimaryId()->sql_name);
+  const std::string t = Q(table.sql_table);
   std::string s;
-  s.reserve(256 + 3 * alias.size() + 40 * (2 * (p.teams.size() + 1) + a.business_units.size()));
+  s.reserve(320 + 3 * alias.size() + 40 * (2 * (p.teams.size() + 1) + a.business_units.size()));
   IdSink ids{s, params};
+  auto shared = [&] {  // the share condition on poa, after "poa.principalid IN ("
+    ids.AddPrincipals(p);
+    s += ") AND ((poa.\"accessrightsmask\" | coalesce(poa.\"inheritedaccessrightsmask\", 0)) & ";
+    s += std::to_string(security::RightOf(verb));
+    s += ") <> 0";
+  };
+  if (index_form) {
+    s += alias;
+    s += '.';
+    s += pk;
+    s += " IN (SELECT rf_o." + pk + " FROM " + t + " rf_o WHERE rf_o.\"ownerid\" IN (";
+    ids.AddPrincipals(p);
+    s += ')';
+    if (!a.business_units.empty()) {
+      s += " UNION ALL SELECT rf_b." + pk + " FROM " + t + " rf_b WHERE rf_b.\"owningbusinessunit\" IN (";
+      ids.AddList(a.business_units);
+      s += ')';
+    }
+    s += " UNION ALL SELECT poa.\"objectid\" FROM \"principalobjectaccess\" poa WHERE poa.\"principalid\" IN (";
+    shared();
+    s += ')';
+    return s;
+  }
   s += '(';
   s += alias;
   s += ".\"ownerid\" IN (";
@@ -100,23 +128,13 @@ std::string BuildRowFilter(const security::Principal& p, const security::TableAc
     ids.AddList(a.business_units);
     s += ')';
   }
-  if (share_in) {
-    s += " OR ";
-    s += alias;
-    s += '.';
-    s += Q(table.PrimaryId()->sql_name);
-    s += " IN (SELECT poa.\"objectid\" FROM \"principalobjectaccess\" poa WHERE poa.\"principalid\" IN (";
-  } else {
-    s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = ";
-    s += alias;
-    s += '.';
-    s += Q(table.PrimaryId()->sql_name);
-    s += " AND poa.\"principalid\" IN (";
-  }
-  ids.AddPrincipals(p);
-  s += ") AND ((poa.\"accessrightsmask\" | coalesce(poa.\"inheritedaccessrightsmask\", 0)) & ";
-  s += std::to_string(security::RightOf(verb));
-  s += ") <> 0))";
+  s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = ";
+  s += alias;
+  s += '.';
+  s += pk;
+  s += " AND poa.\"principalid\" IN (";
+  shared();
+  s += "))";
   return s;
 }
 
