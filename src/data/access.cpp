@@ -81,13 +81,17 @@ namespace {
 // of their teams with this right. Two shapes select the same rows:
 //  - per row (default): `ownerid IN (…) OR owningbusinessunit IN (…) OR EXISTS (share)`, checked
 //    row by row; right when most rows pass, as a scan in key order then stops early;
-//  - `index_form`: `<id> IN (ids owned by … UNION ALL ids in units … UNION ALL ids shared …)`,
-//    a list SQLite builds once from the owner, business-unit and share indexes alone, then reads
-//    in key order (no sort for the default order, only the rows it returns); right when the
-//    caller reaches few rows.
+//  - kIndexOr: the same OR with the share term as `<id> IN (ids shared …)`: every term can use an
+//    index, so SQLite may answer it as a multi-index OR, or use an index of the query's own
+//    conditions and check the terms per row; right for few reachable rows and a filtered query;
+//  - kIdList: `<id> IN (ids owned by … UNION ALL ids in units … UNION ALL ids shared …)`, a list
+//    SQLite builds once from the owner, business-unit and share indexes alone, then reads in key
+//    order (no sort for the default order, only the rows it returns); right for few reachable
+//    rows and a query without conditions of its own.
 // Built in one buffer: this runs on every read.
 std::string BuildRowFilter(const security::Principal& p, const security::TableAccess& a, const Table& table, Verb verb,
-                           std::string_view alias, bool index_form, std::vector<storage::SqlValue>* params = nullptr) {
+                           std::string_view alias, RowFilterShape shape,
+                           std::vector<storage::SqlValue>* params = nullptr) {
   const std::string pk = Q(table.PrimaryId()->sql_name);
   const std::string t = Q(table.sql_table);
   std::string s;
@@ -99,7 +103,7 @@ std::string BuildRowFilter(const security::Principal& p, const security::TableAc
     s += std::to_string(security::RightOf(verb));
     s += ") <> 0";
   };
-  if (index_form) {
+  if (shape == RowFilterShape::kIdList) {
     s += alias;
     s += '.';
     s += pk;
@@ -127,6 +131,16 @@ std::string BuildRowFilter(const security::Principal& p, const security::TableAc
     s += ".\"owningbusinessunit\" IN (";
     ids.AddList(a.business_units);
     s += ')';
+  }
+  if (shape == RowFilterShape::kIndexOr) {
+    s += " OR ";
+    s += alias;
+    s += '.';
+    s += pk;
+    s += " IN (SELECT poa.\"objectid\" FROM \"principalobjectaccess\" poa WHERE poa.\"principalid\" IN (";
+    shared();
+    s += "))";
+    return s;
   }
   s += " OR EXISTS (SELECT 1 FROM \"principalobjectaccess\" poa WHERE poa.\"objectid\" = ";
   s += alias;
@@ -180,7 +194,7 @@ Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const 
   const security::TableAccess& a = p.Access(table.schema_name, verb);
   if (!a.held) return PrivilegeDenied(caller, table, verb);
   if (a.global || !RowScoped(table)) return std::optional<std::string>();
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, false));
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, RowFilterShape::kPerRow));
 }
 
 Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
@@ -190,12 +204,13 @@ Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const 
   const security::TableAccess& a = p.Access(table.schema_name, verb);
   if (!a.held) return PrivilegeDenied(caller, table, verb);
   if (a.global || !RowScoped(table)) return std::optional<std::string>();
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, false, &params));
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, RowFilterShape::kPerRow, &params));
 }
 
 Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
                                                        const Table& table, Verb verb, std::string_view alias,
-                                                       int64_t limit, std::vector<storage::SqlValue>& params) {
+                                                       int64_t limit, bool filtered,
+                                                       std::vector<storage::SqlValue>& params) {
   if (!caller.principal || table.is_intersect) return std::optional<std::string>();
   const security::Principal& p = *caller.principal;
   const security::TableAccess& a = p.Access(table.schema_name, verb);
@@ -207,8 +222,7 @@ Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn
   // principal (at most SecurityCache::kMaxAgeSeconds), so it is read once per user and table.
   const RowFilterShape forced = forced_shape.load(std::memory_order_relaxed);
   if (forced != RowFilterShape::kChosen)
-    return std::optional<std::string>(
-        BuildRowFilter(p, a, table, verb, alias, forced == RowFilterShape::kIndexes, &params));
+    return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, forced, &params));
   const std::string key = table.logical_name + '/' + std::to_string(static_cast<int>(verb));
   std::optional<int64_t> reach = p.CachedReach(key);
   if (!reach) {
@@ -216,8 +230,10 @@ Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn
     p.CacheReach(key, n);
     reach = n;
   }
-  const bool few = *reach <= std::max<int64_t>(kFewRows, limit);
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, few, &params));
+  const RowFilterShape shape = *reach > std::max<int64_t>(kFewRows, limit) ? RowFilterShape::kPerRow
+                               : filtered                                  ? RowFilterShape::kIndexOr
+                                                                           : RowFilterShape::kIdList;
+  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, shape, &params));
 }
 
 uint8_t FieldRights(const CallerContext& caller, const Table& table, const catalog::Column& column) {

@@ -41,13 +41,16 @@ Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const 
 
 // RowFilter for the rows of a collection query (a list, a page of a related collection, $count,
 // a FetchXML root entity) that returns up to `limit` rows: the same rows, in the shape SQLite
-// answers fastest for this caller. When the caller reaches few rows of the table (at most
-// max(kFewRows, limit), counted once per principal and table on `conn`), the condition is
-// answered from the owner, business-unit and share indexes; otherwise the table is read in key
-// order and rows are checked one by one, which stops early when most rows pass.
+// answers fastest for this caller. When the caller reaches many rows, the table is read in key
+// order and rows are checked one by one (kPerRow), which stops early because most rows pass.
+// When they reach few (at most max(kFewRows, limit), counted once per principal and table on
+// `conn`), the condition is answered from the owner, business-unit and share indexes: for a
+// query with conditions of its own (`filtered`) as an OR of index look-ups SQLite can weigh
+// against the indexes of those conditions (kIndexOr), otherwise as the list of reachable ids,
+// read in key order so that only the returned rows are read and nothing is sorted (kIdList).
 inline constexpr int64_t kFewRows = 2000;
 inline constexpr int64_t kReachProbeCap = 5001;  // the largest page (5,000) + 1
-enum class RowFilterShape : uint8_t { kChosen, kPerRow, kIndexes };
+enum class RowFilterShape : uint8_t { kChosen, kPerRow, kIndexOr, kIdList };
 // For tests: makes every CollectionRowFilter use `shape` (kChosen: by the caller's reach) while
 // it lives. Not for concurrent use with other instances.
 class ScopedRowFilterShape {
@@ -63,7 +66,8 @@ class ScopedRowFilterShape {
 // Its ids are parameters, as in the second RowFilter.
 Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
                                                        const catalog::Table& table, Verb verb, std::string_view alias,
-                                                       int64_t limit, std::vector<storage::SqlValue>& params);
+                                                       int64_t limit, bool filtered,
+                                                       std::vector<storage::SqlValue>& params);
 
 // Column (field) security: the caller's rights (security::FieldRight bits) on a column; all of
 // them for a column that is not secured, for the platform and for System Administrators.

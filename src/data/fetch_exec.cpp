@@ -719,8 +719,8 @@ class FetchPlanner {
     std::optional<std::string> row_filter;
     if (n.parent == nullptr && conn_) {
       const int64_t wanted = q_.top.value_or(q_.count.value_or(kMaxFetchPageSize));
-      ASSIGN_OR_RETURN(
-          row_filter, CollectionRowFilter(*conn_, caller_, *n.table, security::Verb::kRead, n.sql, wanted, out.params));
+      ASSIGN_OR_RETURN(row_filter, CollectionRowFilter(*conn_, caller_, *n.table, security::Verb::kRead, n.sql, wanted,
+                                                       *n.filter || !n.children.empty() || o_.filter, out.params));
     } else {
       ASSIGN_OR_RETURN(row_filter, RowFilter(caller_, *n.table, security::Verb::kRead, n.sql));
     }

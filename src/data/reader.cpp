@@ -411,8 +411,8 @@ Result<Page> RunCollection(storage::Connection& conn, const catalog::Catalog& ca
   // Only the rows the caller may read: part of the SQL, so counts and pages are right.
   const int64_t rows_wanted =
       std::min<int64_t>(std::clamp(page.page_size, 1, kMaxPage), options.top.value_or(kMaxPage));
-  ASSIGN_OR_RETURN(auto row_filter,
-                   CollectionRowFilter(conn, caller, table, Verb::kRead, "t0", rows_wanted, where.params));
+  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(conn, caller, table, Verb::kRead, "t0", rows_wanted,
+                                                        !where.sql.empty(), where.params));
   if (row_filter) {
     if (!where.sql.empty()) where.sql += " AND ";
     where.sql += *row_filter;
@@ -678,8 +678,8 @@ Result<int64_t> OrganizationService::Count(const CallerContext& caller, const Ta
   SqlFragment where;
   if (filter) RETURN_IF_ERROR(AppendFilterSql(*cat, table, *filter, "t0", where, &caller, clock_.Now()));
   auto conn = engine_.Read();
-  ASSIGN_OR_RETURN(auto row_filter,
-                   CollectionRowFilter(*conn, caller, table, Verb::kRead, "t0", kCountCap, where.params));
+  ASSIGN_OR_RETURN(auto row_filter, CollectionRowFilter(*conn, caller, table, Verb::kRead, "t0", kCountCap,
+                                                        filter != nullptr, where.params));
   if (row_filter) where.sql += (where.sql.empty() ? "" : " AND ") + *row_filter;
   std::string sql = "SELECT count(*) FROM (SELECT 1 FROM " + Q(table.sql_table) + " t0" +
                     (where.sql.empty() ? "" : " WHERE " + where.sql) + " LIMIT " + std::to_string(kCountCap) + ")";

@@ -538,9 +538,9 @@ TEST_F(SecurityMatrixTest, Read) {
     // Collection queries choose between two shapes of the row condition by how many rows the
     // caller reaches (access.h); both give the same rows.
     if (held) {
-      for (RowFilterShape shape : {RowFilterShape::kPerRow, RowFilterShape::kIndexes}) {
+      for (RowFilterShape shape : {RowFilterShape::kPerRow, RowFilterShape::kIndexOr, RowFilterShape::kIdList}) {
         ScopedRowFilterShape forced(shape);
-        const std::string what = name + (shape == RowFilterShape::kPerRow ? " (per row)" : " (indexes)");
+        const std::string what = name + " (shape " + std::to_string(static_cast<int>(shape)) + ")";
         auto all = svc.RetrieveMultiple(caller, T(table), {}, {});
         ASSERT_TRUE(all.ok()) << what << ": " << all.status().ToString();
         std::set<Guid> got;
