@@ -187,53 +187,61 @@ std::atomic<RowFilterShape> forced_shape{RowFilterShape::kChosen};
 ScopedRowFilterShape::ScopedRowFilterShape(RowFilterShape shape) : previous_(forced_shape.exchange(shape)) {}
 ScopedRowFilterShape::~ScopedRowFilterShape() { forced_shape.store(previous_); }
 
+namespace {
+
+// The caller's access to `table` for `verb` when its rows must be checked; nullptr when every row
+// passes (no principal, Organization depth, a table without owners); PrivilegeDenied.
+Result<const security::TableAccess*> RowCheckedAccess(const CallerContext& caller, const Table& table, Verb verb) {
+  const security::TableAccess* none = nullptr;
+  if (!caller.principal || table.is_intersect) return none;
+  const security::TableAccess& a = caller.principal->Access(table.schema_name, verb);
+  if (!a.held) return PrivilegeDenied(caller, table, verb);
+  if (a.global || !RowScoped(table)) return none;
+  return &a;
+}
+
+}  // namespace
+
 Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
                                              std::string_view alias) {
-  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
-  const security::Principal& p = *caller.principal;
-  const security::TableAccess& a = p.Access(table.schema_name, verb);
-  if (!a.held) return PrivilegeDenied(caller, table, verb);
-  if (a.global || !RowScoped(table)) return std::optional<std::string>();
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, RowFilterShape::kPerRow));
+  ASSIGN_OR_RETURN(const security::TableAccess* a, RowCheckedAccess(caller, table, verb));
+  if (!a) return std::optional<std::string>();
+  return std::optional<std::string>(BuildRowFilter(*caller.principal, *a, table, verb, alias, RowFilterShape::kPerRow));
 }
 
 Result<std::optional<std::string>> RowFilter(const CallerContext& caller, const Table& table, Verb verb,
                                              std::string_view alias, std::vector<storage::SqlValue>& params) {
-  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
-  const security::Principal& p = *caller.principal;
-  const security::TableAccess& a = p.Access(table.schema_name, verb);
-  if (!a.held) return PrivilegeDenied(caller, table, verb);
-  if (a.global || !RowScoped(table)) return std::optional<std::string>();
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, RowFilterShape::kPerRow, &params));
+  ASSIGN_OR_RETURN(const security::TableAccess* a, RowCheckedAccess(caller, table, verb));
+  if (!a) return std::optional<std::string>();
+  return std::optional<std::string>(
+      BuildRowFilter(*caller.principal, *a, table, verb, alias, RowFilterShape::kPerRow, &params));
 }
 
 Result<std::optional<std::string>> CollectionRowFilter(storage::Connection& conn, const CallerContext& caller,
                                                        const Table& table, Verb verb, std::string_view alias,
                                                        int64_t limit, bool filtered,
                                                        std::vector<storage::SqlValue>& params) {
-  if (!caller.principal || table.is_intersect) return std::optional<std::string>();
+  ASSIGN_OR_RETURN(const security::TableAccess* a, RowCheckedAccess(caller, table, verb));
+  if (!a) return std::optional<std::string>();
   const security::Principal& p = *caller.principal;
-  const security::TableAccess& a = p.Access(table.schema_name, verb);
-  if (!a.held) return PrivilegeDenied(caller, table, verb);
-  if (a.global || !RowScoped(table)) return std::optional<std::string>();
-  // Reading V reachable rows through the indexes costs about V (and a sort); scanning in key order
-  // until `limit` rows pass costs about limit × N / V. Below the threshold the index form is
-  // bounded and cheap; above it the scan finds its rows quickly. The count is kept with the
-  // principal (at most SecurityCache::kMaxAgeSeconds), so it is read once per user and table.
-  const RowFilterShape forced = forced_shape.load(std::memory_order_relaxed);
-  if (forced != RowFilterShape::kChosen)
-    return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, forced, &params));
-  const std::string key = table.logical_name + '/' + std::to_string(static_cast<int>(verb));
-  std::optional<int64_t> reach = p.CachedReach(key);
-  if (!reach) {
-    ASSIGN_OR_RETURN(int64_t n, CountReach(conn, p, a, table));
-    p.CacheReach(key, n);
-    reach = n;
+  // Reading V reachable rows through the indexes costs about V; scanning in key order until
+  // `limit` rows pass costs about limit × N / V. Below the threshold the index shapes are bounded
+  // and cheap; above it the scan finds its rows quickly. The count is kept with the principal (at
+  // most SecurityCache::kMaxAgeSeconds), so it is read once per user and table.
+  RowFilterShape shape = forced_shape.load(std::memory_order_relaxed);
+  if (shape == RowFilterShape::kChosen) {
+    const std::string key = table.logical_name + '/' + std::to_string(static_cast<int>(verb));
+    std::optional<int64_t> reach = p.CachedReach(key);
+    if (!reach) {
+      ASSIGN_OR_RETURN(int64_t n, CountReach(conn, p, *a, table));
+      p.CacheReach(key, n);
+      reach = n;
+    }
+    shape = *reach > std::max<int64_t>(kFewRows, limit) ? RowFilterShape::kPerRow
+            : filtered                                  ? RowFilterShape::kIndexOr
+                                                        : RowFilterShape::kIdList;
   }
-  const RowFilterShape shape = *reach > std::max<int64_t>(kFewRows, limit) ? RowFilterShape::kPerRow
-                               : filtered                                  ? RowFilterShape::kIndexOr
-                                                                           : RowFilterShape::kIdList;
-  return std::optional<std::string>(BuildRowFilter(p, a, table, verb, alias, shape, &params));
+  return std::optional<std::string>(BuildRowFilter(p, *a, table, verb, alias, shape, &params));
 }
 
 uint8_t FieldRights(const CallerContext& caller, const Table& table, const catalog::Column& column) {
