@@ -33,12 +33,6 @@ Status CheckReadable(storage::Connection& c, const CallerContext& caller, const 
   return Status::Ok();
 }
 
-std::string Placeholders(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += i ? ",?" : "?";
-  return s;
-}
-
 }  // namespace
 
 Result<uint32_t> OrganizationService::PrincipalAccess(const CallerContext& caller, const CallerContext& who,
@@ -95,7 +89,7 @@ Result<std::vector<OrganizationService::RolePrivilege>> OrganizationService::Rol
   RETURN_IF_ERROR(conn->Query(
       "SELECT p.privilegeid, p.name, rp.privilegedepthmask, r.businessunitid FROM roleprivileges rp JOIN privilege p "
       "ON p.privilegeid = rp.privilegeid JOIN role r ON r.roleid = rp.roleid WHERE rp.roleid IN (" +
-          Placeholders(roles.size()) + ")",
+          storage::Placeholders(roles.size()) + ")",
       p, [&](const storage::Row& r) {
         RolePrivilege rp;
         if (auto g = Guid::Parse(r.Text(0))) rp.privilege_id = *g;

@@ -26,12 +26,6 @@ constexpr std::array<std::pair<uint32_t, std::string_view>, 8> kRightNames = {{{
                                                                                {kShareAccess, "ShareAccess"},
                                                                                {kAssignAccess, "AssignAccess"}}};
 
-std::string Placeholders(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += i ? ",?" : "?";
-  return s;
-}
-
 std::vector<storage::SqlValue> Texts(const std::vector<Guid>& ids) {
   std::vector<storage::SqlValue> out;
   out.reserve(ids.size());
@@ -193,16 +187,16 @@ Result<PrincipalPtr> LoadPrincipal(storage::Connection& c, const Guid& user_id) 
   for (const auto& t : teams)
     if (t.type != 1) role_teams.push_back(t.id);
   if (!role_teams.empty()) {
-    RETURN_IF_ERROR(
-        c.Query("SELECT teamid, roleid FROM teamroles WHERE teamid IN (" + Placeholders(role_teams.size()) + ")",
-                Texts(role_teams), [&](const storage::Row& r) {
-                  auto team = GuidAt(r, 0);
-                  auto role = GuidAt(r, 1);
-                  if (!team || !role) return true;
-                  for (const auto& t : teams)
-                    if (t.id == *team) roles.emplace_back(*role, t.business_unit);
-                  return true;
-                }));
+    RETURN_IF_ERROR(c.Query(
+        "SELECT teamid, roleid FROM teamroles WHERE teamid IN (" + storage::Placeholders(role_teams.size()) + ")",
+        Texts(role_teams), [&](const storage::Row& r) {
+          auto team = GuidAt(r, 0);
+          auto role = GuidAt(r, 1);
+          if (!team || !role) return true;
+          for (const auto& t : teams)
+            if (t.id == *team) roles.emplace_back(*role, t.business_unit);
+          return true;
+        }));
   }
 
   if (!roles.empty()) {
@@ -214,7 +208,7 @@ Result<PrincipalPtr> LoadPrincipal(storage::Connection& c, const Guid& user_id) 
     // Only active roles count.
     std::vector<Guid> active;
     RETURN_IF_ERROR(c.Query("SELECT roleid, roletemplateid FROM role WHERE roleid IN (" +
-                                Placeholders(role_ids.size()) + ") AND (statecode IS NULL OR statecode = 0)",
+                                storage::Placeholders(role_ids.size()) + ") AND (statecode IS NULL OR statecode = 0)",
                             params, [&](const storage::Row& r) {
                               if (auto g = GuidAt(r, 0)) active.push_back(*g);
                               if (!r.is_null(1) && EqualsIgnoreCase(r.Text(1), kSystemAdministratorTemplateId))
@@ -249,7 +243,7 @@ Result<PrincipalPtr> LoadPrincipal(storage::Connection& c, const Guid& user_id) 
       RETURN_IF_ERROR(
           c.Query("SELECT rp.roleid, p.name, p.accessright, rp.privilegedepthmask FROM roleprivileges rp "
                   "JOIN privilege p ON p.privilegeid = rp.privilegeid WHERE rp.roleid IN (" +
-                      Placeholders(active.size()) + ")",
+                      storage::Placeholders(active.size()) + ")",
                   Texts(active), [&](const storage::Row& r) {
                     auto role = GuidAt(r, 0);
                     if (!role || r.is_null(1)) return true;
@@ -308,14 +302,14 @@ Result<PrincipalPtr> LoadPrincipal(storage::Connection& c, const Guid& user_id) 
   RETURN_IF_ERROR(c.Query("SELECT fieldsecurityprofileid FROM systemuserprofiles WHERE systemuserid = ?",
                           std::vector<storage::SqlValue>{uid}, add_profile));
   if (!p->teams.empty())
-    RETURN_IF_ERROR(c.Query(
-        "SELECT fieldsecurityprofileid FROM teamprofiles WHERE teamid IN (" + Placeholders(p->teams.size()) + ")",
-        Texts(p->teams), add_profile));
+    RETURN_IF_ERROR(c.Query("SELECT fieldsecurityprofileid FROM teamprofiles WHERE teamid IN (" +
+                                storage::Placeholders(p->teams.size()) + ")",
+                            Texts(p->teams), add_profile));
   if (!profiles.empty()) {
     RETURN_IF_ERROR(
         c.Query("SELECT entityname, attributelogicalname, canread, cancreate, canupdate FROM fieldpermission WHERE "
                 "fieldsecurityprofileid IN (" +
-                    Placeholders(profiles.size()) + ")",
+                    storage::Placeholders(profiles.size()) + ")",
                 Texts(profiles), [&](const storage::Row& r) {
                   if (r.is_null(0) || r.is_null(1)) return true;
                   uint8_t bits = 0;

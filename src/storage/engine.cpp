@@ -11,4 +11,11 @@ Status Engine::WriteSync(WriteFn fn) {
   return f.get();
 }
 
+std::string Placeholders(size_t n) {
+  std::string s;
+  s.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) s += i ? ",?" : "?";
+  return s;
+}
+
 }  // namespace tributary::storage

@@ -108,4 +108,7 @@ struct SqliteOptions {
 // Opens (creating if needed) a SQLite database in WAL mode with synchronous=FULL.
 Result<std::unique_ptr<Engine>> OpenSqlite(const SqliteOptions& options);
 
+// "?,?,…" with n parameters, for `x IN (…)`.
+std::string Placeholders(size_t n);
+
 }  // namespace tributary::storage
