@@ -3,8 +3,11 @@
 
 #include "bus_cli.h"
 
+#include "data_lock.h"
+
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -63,8 +66,10 @@ struct BusCommands::State {
   int64_t max_delivery_count = -1;
   bool requires_session = false, dead_letter_on_expiration = false, json = false;
 
-  // The open environment and broker of one command.
+  // The open environment and broker of one command, under the data folder's lock (a running
+  // server keeps the bus in memory and would not see the command's changes).
   struct Open {
+    std::optional<DataLock> lock;
     std::unique_ptr<data::Environment> env;
     std::unique_ptr<bus::Broker> broker;
     ~Open() {
@@ -75,6 +80,9 @@ struct BusCommands::State {
   };
 
   Status OpenBus(Open& o) {
+    auto lock = DataLock::Acquire(data_dir);
+    if (!lock.ok()) return lock.status();
+    o.lock.emplace(std::move(lock).value());
     data::EnvironmentOptions eo = options(data_dir);
     eo.read_connections = 2;
     auto env = data::Environment::Open(eo);

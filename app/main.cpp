@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "bus_cli.h"
+#include "data_lock.h"
 #include "tributary/bus/broker.h"
 #include "tributary/catalog/schema.h"
 #include "tributary/data/environment.h"
@@ -173,6 +174,9 @@ int Serve(std::string data_dir, std::string listen, const std::string& config, s
   if (data_dir.empty()) data_dir = "./data";
   if (listen.empty()) listen = "127.0.0.1:8080";
   if (!SplitListen(listen, so.host, so.port)) return Fail("--listen must be HOST:PORT, got '" + listen + "'");
+  // Before anything touches the store: one server per data folder.
+  auto lock = tributary::app::DataLock::Acquire(data_dir);
+  if (!lock.ok()) return Fail(lock.status().message());
   auto env = tributary::data::Environment::Open(EnvOptions(data_dir));
   if (!env.ok()) return Fail("cannot open the environment in " + data_dir + ": " + env.status().ToString());
   auto broker = tributary::bus::Broker::Open((*env)->engine(), (*env)->clock());
@@ -197,6 +201,7 @@ int Serve(std::string data_dir, std::string listen, const std::string& config, s
                  "get a token:  curl -s -d grant_type=client_credentials -d client_id=ID -d client_secret=SECRET "
                  "%s/oauth2/v2.0/token\n  (ID and SECRET are in %s/bootstrap-credentials.json)\n",
                  url.c_str(), data_dir.c_str());
+  lock->Describe(url);
   std::fprintf(stderr, "Web API: %s/api/data/v9.2/\n", url.c_str());
   std::printf("listening on %s\n", url.c_str());
   std::fflush(stdout);

@@ -663,14 +663,14 @@ describe("metrics", () => {
 });
 
 /** Runs `tributary ARGS`; resolves {code, stdout, stderr}. */
-function cli(args, env = process.env) {
+function cli(args, env = process.env, timeoutMs = 60_000) {
   return new Promise((resolve, reject) => {
     const child = spawn(BIN, args, { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
@@ -821,6 +821,33 @@ describe("tributary bus CLI and serve --bus-config", () => {
     } finally {
       server = saved;
     }
+  });
+
+  it("one process per data folder: a second server and bus commands are refused while a server runs", async () => {
+    // cliServer runs since the previous test.
+    const inUse = /data folder .* is in use by another Tributary process \(pid \d+, http:\/\/127\.0\.0\.1:\d+\)/;
+    const second = await cli(["serve", "--data", dir, "--listen", "127.0.0.1:0"], cliServer.env, 20_000);
+    assert.equal(second.signal, null, "the second server did not exit by itself");
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(second.stderr, inUse);
+    for (const args of [["bus", "create-queue", "side", "--data", dir], ["bus", "list", "--data", dir]]) {
+      const r = await cli(args, cliServer.env);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout} ${r.stderr}`);
+      assert.match(r.stderr, inUse);
+    }
+    // The server is unaffected, and a kill -9 releases the folder at once.
+    const saved = server;
+    server = cliServer;
+    try {
+      assert.equal((await mgmt("GET", "queues/orders")).status, 200);
+      assertODataError(await mgmt("GET", "queues/side"), { status: 404 });
+    } finally {
+      server = saved;
+    }
+    await cliServer.kill9();
+    const r = await cli(["bus", "list", "--data", dir], cliServer.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /orders/);
   });
 
   it("bus: config: in the YAML config file; SIGTERM answers a pending long poll with 503", async () => {
