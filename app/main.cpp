@@ -223,6 +223,9 @@ int SchemaApply(const std::string& data_dir, const std::string& file) {
     std::fprintf(stderr, "%s: %s\n", file.c_str(), doc.status().message().c_str());
     return 2;
   }
+  // A running server would not see the new schema: one process per data folder.
+  auto lock = tributary::app::DataLock::Acquire(data_dir);
+  if (!lock.ok()) return Fail(lock.status().message());
   auto env = tributary::data::Environment::Open(EnvOptions(data_dir));
   if (!env.ok()) return Fail("cannot open the environment in " + data_dir + ": " + env.status().ToString());
   Status s = (*env)->ApplySchema(*doc, text);
