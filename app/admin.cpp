@@ -5,6 +5,7 @@
 // them.
 
 #include "admin.h"
+#include "cli_status.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -33,27 +34,6 @@ using storage::SqlValue;
 
 Status Unknown(std::string m) { return NotFound(std::move(m)); }
 Status Bad(std::string m) { return InvalidArgument(std::move(m)); }
-
-int ExitCode(const Status& s) {
-  switch (s.code()) {
-    case Code::kOk:
-      return 0;
-    case Code::kInvalidArgument:
-    case Code::kNotFound:
-    case Code::kAlreadyExists:
-    case Code::kFailedPrecondition:
-    case Code::kPermissionDenied:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
-int Report(const Status& s) {
-  if (s.ok()) return 0;
-  std::fprintf(stderr, "tributary: %s\n", s.message().c_str());
-  return ExitCode(s);
-}
 
 // --- Small helpers -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 #include "bus_cli.h"
 
+#include "cli_status.h"
 #include "data_lock.h"
 
 #include <cstdio>
@@ -23,32 +24,17 @@ namespace {
 
 using bus::EntityKind;
 
-int ExitCode(const Status& s) {
+// The broker's own errors for unknown or existing entities and bad requests are the caller's to
+// fix (2), whatever their Status code.
+int BusReport(const Status& s) {
   switch (s.error_code()) {
     case bus::errc::kEntityNotFound:
     case bus::errc::kEntityExists:
     case bus::errc::kBadRequest:
-      return 2;
+      return app::Report(s, 2);
     default:
-      break;
+      return app::Report(s, ExitCode(s));
   }
-  switch (s.code()) {
-    case Code::kOk:
-      return 0;
-    case Code::kInvalidArgument:
-    case Code::kNotFound:
-    case Code::kAlreadyExists:
-    case Code::kFailedPrecondition:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
-int Report(const Status& s) {
-  if (s.ok()) return 0;
-  std::fprintf(stderr, "tributary: %s\n", s.message().c_str());
-  return ExitCode(s);
 }
 
 const char* KindName(EntityKind k) {
@@ -122,11 +108,11 @@ struct BusCommands::State {
 
   int PrintEntity(bus::Broker& b, const std::string& entity_path) {
     auto e = b.GetEntity(entity_path);
-    if (!e.ok()) return Report(e.status());
+    if (!e.ok()) return BusReport(e.status());
     std::string out = server::EntityJson(*e);
     if (e->kind == EntityKind::kSubscription) {
       auto rules = b.ListRules(entity_path);
-      if (!rules.ok()) return Report(rules.status());
+      if (!rules.ok()) return BusReport(rules.status());
       auto parsed = ParseJson(*rules);
       std::string list;
       JsonWriter w(list);
@@ -143,38 +129,38 @@ struct BusCommands::State {
 
   int Create(EntityKind kind) {
     auto p = Properties(kind);
-    if (!p.ok()) return Report(p.status());
+    if (!p.ok()) return BusReport(p.status());
     std::string rules;
     if (!sql.empty()) {
-      if (kind != EntityKind::kSubscription) return Report(InvalidArgument("--sql applies to subscriptions"));
+      if (kind != EntityKind::kSubscription) return BusReport(InvalidArgument("--sql applies to subscriptions"));
       std::vector<Json::Member> filter;
       filter.emplace_back("sqlExpression", Json::MakeString(sql));
       std::vector<Json::Member> rule;
       rule.emplace_back("filter", Json::MakeObject(std::move(filter)));
       auto r = server::RuleForBroker("$Default", Json::MakeObject(std::move(rule)));
-      if (!r.ok()) return Report(r.status());
+      if (!r.ok()) return BusReport(r.status());
       rules = "[" + *r + "]";
     }
     Open o;
-    if (Status s = OpenBus(o); !s.ok()) return Report(s);
+    if (Status s = OpenBus(o); !s.ok()) return BusReport(s);
     Status s = kind == EntityKind::kQueue   ? o.broker->CreateQueue(name, *p)
                : kind == EntityKind::kTopic ? o.broker->CreateTopic(name, *p)
                                             : o.broker->CreateSubscription(topic, name, *p, rules);
-    if (!s.ok()) return Report(s);
+    if (!s.ok()) return BusReport(s);
     return PrintEntity(*o.broker, kind == EntityKind::kSubscription ? topic + "/Subscriptions/" + name : name);
   }
 
   int Delete() {
     Open o;
-    if (Status s = OpenBus(o); !s.ok()) return Report(s);
-    if (Status s = o.broker->DeleteEntity(path); !s.ok()) return Report(s);
+    if (Status s = OpenBus(o); !s.ok()) return BusReport(s);
+    if (Status s = o.broker->DeleteEntity(path); !s.ok()) return BusReport(s);
     std::printf("deleted %s\n", path.c_str());
     return 0;
   }
 
   int List() {
     Open o;
-    if (Status s = OpenBus(o); !s.ok()) return Report(s);
+    if (Status s = OpenBus(o); !s.ok()) return BusReport(s);
     auto all = o.broker->ListEntities();
     if (json) {
       std::string out;
@@ -201,19 +187,19 @@ struct BusCommands::State {
 
   int Show() {
     Open o;
-    if (Status s = OpenBus(o); !s.ok()) return Report(s);
+    if (Status s = OpenBus(o); !s.ok()) return BusReport(s);
     return PrintEntity(*o.broker, path);
   }
 
   int LoadConfig() {
     std::ifstream in(file);
-    if (!in) return Report(InvalidArgument("cannot read " + file));
+    if (!in) return BusReport(InvalidArgument("cannot read " + file));
     std::stringstream ss;
     ss << in.rdbuf();
     Open o;
-    if (Status s = OpenBus(o); !s.ok()) return Report(s);
+    if (Status s = OpenBus(o); !s.ok()) return BusReport(s);
     if (Status s = o.broker->LoadEmulatorConfig(ss.str()); !s.ok())
-      return Report(Status(s.code(), file + ": " + s.message(), s.error_code()));
+      return BusReport(Status(s.code(), file + ": " + s.message(), s.error_code()));
     auto all = o.broker->ListEntities();
     size_t n[3] = {0, 0, 0};
     for (const auto& e : all) ++n[static_cast<int>(e.kind)];

@@ -7,7 +7,7 @@
 //   bus delete PATH | list | show PATH | load-config FILE            (all with --data DIR)
 //
 // Exit codes: 0 success; 2 bad arguments, an unknown or existing entity, an invalid property or
-// rule (message on stderr); 1 any other failure.
+// rule, a data folder in use by a running server (message on stderr); 1 any other failure.
 
 #include <CLI/CLI.hpp>
 

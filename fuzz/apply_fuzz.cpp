@@ -10,24 +10,9 @@
 
 #include "apply_parser.h"
 #include "tributary/base/status.h"
+#include "tributary/base/strings.h"
 
 namespace {
-
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char b = static_cast<unsigned char>(s[i]);
-    size_t n = b < 0x80                   ? 1
-               : (b >= 0xC2 && b <= 0xDF) ? 2
-               : (b >= 0xE0 && b <= 0xEF) ? 3
-               : (b >= 0xF0 && b <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
 
 [[noreturn]] void Fail(const char* what) {
   std::fprintf(stderr, "apply_fuzz: %s\n", what);
@@ -44,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& s = r.status();
     if (s.code() != tributary::Code::kInvalidArgument || s.error_code() != tributary::err::kQueryError)
       Fail("failed without a QueryError");
-    if (s.message().empty() || !IsUtf8(s.message())) Fail("empty or invalid UTF-8 message");
+    if (s.message().empty() || !tributary::IsUtf8(s.message())) Fail("empty or invalid UTF-8 message");
     return 0;
   }
   for (const auto& p : r->groupby_paths)

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "tributary/base/status.h"
+#include "tributary/base/strings.h"
 #include "tributary/data/fetchxml.h"
 
 namespace {
@@ -26,27 +27,10 @@ using namespace tributary::data;
   std::abort();
 }
 
-// True when `s` is well-formed UTF-8 (messages end up in JSON error bodies).
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char b = static_cast<unsigned char>(s[i]);
-    size_t n = b < 0x80                   ? 1
-               : (b >= 0xC2 && b <= 0xDF) ? 2
-               : (b >= 0xE0 && b <= 0xEF) ? 3
-               : (b >= 0xF0 && b <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
-
 void CheckError(const Status& s) {
   if (s.code() != tributary::Code::kInvalidArgument || s.error_code() != tributary::err::kQueryError)
     Die("failed without a QueryError", s.message());
-  if (s.message().empty() || !IsUtf8(s.message())) Die("empty or invalid UTF-8 message", s.message());
+  if (s.message().empty() || !tributary::IsUtf8(s.message())) Die("empty or invalid UTF-8 message", s.message());
   if (s.message().size() > 1000) Die("message too long", s.message().substr(0, 200));
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tributary/base/status.h"
+#include "tributary/base/strings.h"
 #include "tributary/data/query.h"
 #include "tributary/odata/uri_parser.h"
 
@@ -19,30 +20,13 @@ namespace {
 using tributary::Status;
 using tributary::data::Expr;
 
-// True when `s` is well-formed UTF-8 (messages end up in JSON error bodies).
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char b = static_cast<unsigned char>(s[i]);
-    size_t n = b < 0x80                   ? 1
-               : (b >= 0xC2 && b <= 0xDF) ? 2
-               : (b >= 0xE0 && b <= 0xEF) ? 3
-               : (b >= 0xF0 && b <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
-
 void Check(const Status& s, const char* what) {
   if (s.ok()) return;
   if (s.error_code() != tributary::err::kQueryError || s.code() != tributary::Code::kInvalidArgument) {
     std::fprintf(stderr, "%s failed without kQueryError: %s\n", what, s.message().c_str());
     std::abort();
   }
-  if (s.message().empty() || !IsUtf8(s.message())) {
+  if (s.message().empty() || !tributary::IsUtf8(s.message())) {
     std::fprintf(stderr, "%s: empty or invalid UTF-8 message: %s\n", what, s.message().c_str());
     std::abort();
   }

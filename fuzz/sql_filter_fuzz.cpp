@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tributary/base/status.h"
+#include "tributary/base/strings.h"
 #include "tributary/bus/filter.h"
 #include "tributary/bus/rule_json.h"
 
@@ -21,29 +22,13 @@ namespace {
 using namespace tributary;
 using namespace tributary::bus;
 
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char b = static_cast<unsigned char>(s[i]);
-    size_t n = b < 0x80                   ? 1
-               : (b >= 0xC2 && b <= 0xDF) ? 2
-               : (b >= 0xE0 && b <= 0xEF) ? 3
-               : (b >= 0xF0 && b <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
-
 void Check(const Status& s, const char* what) {
   if (s.ok()) return;
   if (s.code() != Code::kInvalidArgument) {
     std::fprintf(stderr, "%s failed without kInvalidArgument: %s\n", what, s.message().c_str());
     std::abort();
   }
-  if (s.message().empty() || !IsUtf8(s.message())) {
+  if (s.message().empty() || !tributary::IsUtf8(s.message())) {
     std::fprintf(stderr, "%s: empty or invalid UTF-8 message: %s\n", what, s.message().c_str());
     std::abort();
   }

@@ -77,6 +77,19 @@ TEST(JsonTest, ParsesUnicodeEscapesAndKeepsOrder) {
   EXPECT_EQ(ParseJson("{\"a\":").status().error_code(), err::kPayloadError);
 }
 
+TEST(StringsTest, IsUtf8AcceptsWellFormedTextOnly) {
+  EXPECT_TRUE(IsUtf8(""));
+  EXPECT_TRUE(IsUtf8("plain ascii"));
+  EXPECT_TRUE(IsUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é € 😀
+  EXPECT_FALSE(IsUtf8("\xC3"));                                      // cut short
+  EXPECT_FALSE(IsUtf8("\xC0\xAF"));                                  // overlong '/'
+  EXPECT_FALSE(IsUtf8("\xED\xA0\x80"));                              // a surrogate
+  EXPECT_FALSE(IsUtf8("\xF4\x90\x80\x80"));                          // past U+10FFFF
+  EXPECT_FALSE(
+      IsUtf8("a\x80"
+             "b"));  // a lone continuation byte
+}
+
 TEST(StringsTest, PercentDecoding) {
   std::string out;
   EXPECT_TRUE(PercentDecode("a%20b+c%2B", out, true));

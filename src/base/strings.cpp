@@ -272,6 +272,19 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return n;
 }
 
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string PrintableText(std::string_view s, size_t max_bytes) {
   std::string out;
   size_t i = 0;

@@ -24,6 +24,8 @@ std::string PercentEncode(std::string_view in);
 // Length of the valid UTF-8 sequence starting at s[i] (2–4), or 0 when none starts there
 // (ASCII included: callers handle bytes < 0x80 themselves).
 size_t Utf8SequenceLength(std::string_view s, size_t i);
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool IsUtf8(std::string_view s);
 // User text made safe for a message: control characters and invalid UTF-8 become '?', and text
 // longer than `max_bytes` is cut (at a character boundary) and ends in "...".
 std::string PrintableText(std::string_view s, size_t max_bytes = 200);
